@@ -1,0 +1,156 @@
+"""`synaudio`: one command, a sub-command per pipeline stage (what dvc.yaml calls).
+
+Every sub-command validates params.yaml first, so a mistake stops it before any
+output exists. Problems the user can fix print one `error:` line per problem and exit
+with status 2; SIGTERM and Ctrl-C leave no partial output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from synaudio.atomic import atomic_write_text
+from synaudio.errors import UserError
+from synaudio.params import flatten, load_params, load_yaml, with_overrides
+
+
+def _syntone(args: argparse.Namespace) -> None:
+    from synaudio import tracking
+    from synaudio.datasets import syntone
+    from synaudio.datasets.store import dataset_digest
+
+    params = load_params(args.params)
+    spec = params.syntone
+    started = time.perf_counter()
+    with tracking.tracked_run(params, "syntone", f"syntone/{args.protocol}") as run:
+        manifest = syntone.build(spec, args.protocol, args.out)
+        seconds = time.perf_counter() - started
+        summary = syntone.summary(spec, args.protocol, manifest)
+        if args.summary:
+            atomic_write_text(args.summary, json.dumps(summary, indent=2) + "\n")
+        if run is not None:
+            import mlflow
+
+            mlflow.log_metrics(
+                {k: v for k, v in summary.items() if isinstance(v, int | float)}
+                | {"seconds": seconds, "clips_per_second": spec.n_clips / seconds}
+            )
+            tracking.log_dataset(Path(args.out), manifest, dataset_digest(manifest), "syntone", "output")
+    size = manifest["files"]["audio.npy"]["bytes"]
+    print(
+        f"syntone/{args.protocol}: wrote {spec.n_clips} clips ({size / 1e9:.2f} GB audio) "
+        f"to {args.out} in {seconds:.1f} s; digest {summary['digest'][:16]}"
+        + (f"; MLflow run {run.info.run_id}" if run is not None else "")
+    )
+
+
+def _verify(args: argparse.Namespace) -> None:
+    from synaudio.datasets.store import dataset_digest, load_dataset
+
+    for path in args.datasets:
+        dataset = load_dataset(path, verify=True)
+        print(f"{path}: ok ({dataset.audio.shape[0]} clips, digest {dataset_digest(dataset.manifest)[:16]})")
+
+
+def _params(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    if args.overrides:
+        overrides = load_yaml(args.overrides)
+        with_overrides(params, overrides, args.overrides)  # validates the merged result
+        print(" ".join(f"-S {key}={json.dumps(value)}" for key, value in flatten(overrides).items()))
+    else:
+        print(yaml.safe_dump(params.model_dump(), sort_keys=False), end="")
+
+
+def _tracking_init(args: argparse.Namespace) -> None:
+    from synaudio import tracking
+
+    params = load_params(args.params)
+    experiment_id = tracking.init_tracking(params.tracking.experiment)
+    print(f"MLflow: {tracking.tracking_uri()} experiment {params.tracking.experiment!r} (id {experiment_id})")
+
+
+def _doctor(args: argparse.Namespace) -> None:
+    """Smoke-test the environment: the pinned torch/torchaudio pair must load together."""
+    import platform
+    import shutil
+
+    import torch
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=16000, n_fft=2048, hop_length=512, n_mels=128, norm="slaney", mel_scale="slaney"
+    )
+    shape = tuple(mel(torch.zeros(16000)).shape)
+    if shape != (128, 32):
+        raise UserError(f"torchaudio MelSpectrogram returned shape {shape}, expected (128, 32)")
+    missing = [tool for tool in ("git",) if shutil.which(tool) is None]
+    if missing:
+        raise UserError(
+            f"missing system tools: {' '.join(missing)}; run `make install` (as root) to add them"
+        )
+    cuda = torch.cuda.is_available()
+    print(
+        f"ok: python {platform.python_version()}, torch {torch.__version__}, torchaudio "
+        f"{torchaudio.__version__} (mel {shape[0]}x{shape[1]}), CUDA {'yes' if cuda else 'no'}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synaudio", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], None], help: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("syntone", _syntone, "generate a SynTone dataset (DVC stage syntone@<protocol>)")
+    sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
+    sub.add_argument("--out", type=Path, required=True, help="dataset directory to (re)write")
+    sub.add_argument("--summary", type=Path, help="also write a JSON summary here (a DVC metric)")
+
+    sub = command("verify", _verify, "check dataset directories against their manifests (SHA-256)")
+    sub.add_argument("datasets", nargs="+", type=Path)
+
+    sub = command("params", _params, "validate params.yaml and print it (or quick-profile overrides)")
+    sub.add_argument("--overrides", help="YAML of overrides to print as `dvc exp run -S` arguments")
+
+    command("doctor", _doctor, "check the environment (torch + torchaudio load, system tools)")
+    command("tracking-init", _tracking_init, "create the MLflow database and experiment")
+    return parser
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through `finally`, so temporaries are removed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        args.handler(args)
+    except UserError as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

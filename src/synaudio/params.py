@@ -1,0 +1,171 @@
+"""Typed, validated experiment parameters (params.yaml).
+
+Every command loads the whole file through `load_params` before doing any work, so a
+typo anywhere - an unknown key, a wrong type, an impossible value - stops the run with
+one line per problem naming the key, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from synaudio.errors import UserError
+
+WAVEFORMS = ("sine", "triangle", "sawtooth", "square")
+
+
+def _invalid(field: str, reason: str) -> PydanticCustomError:
+    """An error for a value that is wrong only in combination with others; `field` is
+    the sub-key it belongs to, so the message can name the full key."""
+    return PydanticCustomError("invalid_combination", reason, {"field": field})
+
+
+class _Section(BaseModel):
+    """Strict: no coercion of "16000" to 16000, no unknown keys, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class LinearGrid(_Section):
+    """Evenly spaced values from `start` to `stop`, both included (numpy.linspace)."""
+
+    start: float = Field(gt=0)
+    stop: float = Field(gt=0)
+    levels: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LinearGrid:
+        if self.levels > 1 and self.stop <= self.start:
+            raise _invalid("stop", f"stop ({self.stop}) must be greater than start ({self.start})")
+        if self.levels == 1 and self.stop != self.start:
+            raise _invalid("levels", "a single level needs start == stop")
+        return self
+
+
+class SynTone(_Section):
+    """SynTone generator (spec: SYNTONE.md section 1). Paper-scale defaults."""
+
+    sample_rate: int = Field(default=16000, ge=1000)
+    duration: float = Field(default=1.0, gt=0, le=60)
+    waveforms: list[Literal["sine", "triangle", "sawtooth", "square"]] = Field(
+        default_factory=lambda: list(WAVEFORMS), min_length=1
+    )
+    amplitude: LinearGrid = LinearGrid(start=0.1, stop=1.0, levels=20)
+    frequency: LinearGrid = LinearGrid(start=440.0, stop=8000.0, levels=400)
+    synthesis: Literal["naive", "bandlimited"] = "naive"
+    sample_format: Literal["float32", "int16"] = "float32"
+    chunk_mb: int = Field(default=64, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _physical(self) -> SynTone:
+        if len(set(self.waveforms)) != len(self.waveforms):
+            raise _invalid("waveforms", f"waveforms repeat a name: {self.waveforms}")
+        if self.amplitude.stop > 1.0:
+            raise _invalid("amplitude.stop", f"{self.amplitude.stop} exceeds full scale 1.0")
+        nyquist = self.sample_rate / 2
+        if self.frequency.stop > nyquist:
+            raise _invalid(
+                "frequency.stop",
+                f"{self.frequency.stop} Hz is above the Nyquist frequency {nyquist} Hz (sample_rate / 2)",
+            )
+        if round(self.duration * self.sample_rate) < 2:
+            raise _invalid("duration", "duration * sample_rate must give at least 2 samples")
+        return self
+
+    @property
+    def clip_samples(self) -> int:
+        return round(self.duration * self.sample_rate)
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.waveforms) * self.amplitude.levels * self.frequency.levels
+
+
+class Tracking(_Section):
+    """MLflow tracking (see synaudio.tracking)."""
+
+    enabled: bool = True
+    experiment: str = Field(default="synaudio", min_length=1)
+
+
+class Params(_Section):
+    """The whole params.yaml. A section missing from the file takes its defaults."""
+
+    syntone: SynTone = SynTone()
+    tracking: Tracking = Tracking()
+
+
+def _key(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    field = (error.get("ctx") or {}).get("field")
+    if field:
+        loc.append(field)
+    return ".".join(loc) or "(top level)"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling against params.yaml's documented keys)"
+    return (
+        f"{error['msg']} (got {error['input']!r})" if error["type"] != "invalid_combination" else error["msg"]
+    )
+
+
+def validate(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-parsed mapping; raise UserError listing every problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{source}: {_key(e)}: {_reason(e)}" for e in exc.errors()]
+        raise UserError("\n".join(lines)) from None
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file (run from the repository root or pass --params)") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise UserError with one line per problem."""
+    return validate(load_yaml(path), str(path))
+
+
+def _merge(tree: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(tree)
+    for key, value in patch.items():
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if nested else value
+    return merged
+
+
+def with_overrides(params: Params, overrides: Any, source: str) -> Params:
+    """`params` with a nested mapping of overrides applied, validated as a whole."""
+    if not isinstance(overrides, dict):
+        raise UserError(f"{source}: must be a mapping of sections to override")
+    return validate(_merge(params.model_dump(), overrides), source)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> {"a.b.c": value}, the form MLflow params and `dvc exp run -S` use."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
