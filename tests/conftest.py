@@ -1,0 +1,106 @@
+"""Shared fixtures: tiny parameters, the real CLI in a subprocess, a real MLflow backend."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from synaudio.params import Params, validate
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+TINY: dict[str, Any] = {
+    "syntone": {
+        "duration": 0.25,
+        "amplitude": {"start": 0.1, "stop": 1.0, "levels": 3},
+        "frequency": {"start": 440.0, "stop": 8000.0, "levels": 5},
+        "chunk_mb": 1,
+    },
+    "tracking": {"experiment": "tests"},
+}
+
+
+@pytest.fixture
+def tiny() -> Params:
+    return validate(TINY)
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One real SQLite MLflow backend for the whole session, schema created up front."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    subprocess.run([BIN / "synaudio", "tracking-init"], env=env, check=True, capture_output=True, cwd=REPO)
+    return uri
+
+
+@pytest.fixture
+def write_params(tmp_path: Path) -> Callable[..., Path]:
+    """Write a params.yaml (TINY merged with overrides) into tmp_path and return its path."""
+
+    def write(tree: dict[str, Any] | None = None, path: Path | None = None) -> Path:
+        target = path or tmp_path / "params.yaml"
+        target.write_text(yaml.safe_dump(tree if tree is not None else TINY))
+        return target
+
+    return write
+
+
+@pytest.fixture
+def cli(tracking_uri: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed `synaudio` command for real, with the session's MLflow backend."""
+
+    def run(*args: str | Path, cwd: Path = REPO, check: bool = False, **kwargs: Any):
+        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, **kwargs.pop("env", {})}
+        result = subprocess.run(
+            [str(BIN / "synaudio"), *map(str, args)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            **kwargs,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"synaudio {args} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    return run
+
+
+def copy_project(dest: Path, params: dict[str, Any]) -> Path:
+    """A fresh git + DVC project holding this checkout's pipeline, with `params`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", ".dvcignore", "pyproject.toml"):
+        shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / ".dvc").mkdir()
+    shutil.copy2(REPO / ".dvc" / "config", dest / ".dvc" / "config")
+    (dest / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
+    (dest / "params.yaml").write_text(yaml.safe_dump(params))
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "project")
+    return dest
+
+
+def git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    return subprocess.run(
+        ["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def dvc(cwd: Path, *args: str, tracking_uri: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    result = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result

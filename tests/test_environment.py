@@ -1,0 +1,118 @@
+"""The front door: pinned environment, Makefile, Dockerfile, CI and README agree."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import BIN, REPO
+
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+MAKEFILE = (REPO / "Makefile").read_text()
+README = (REPO / "README.md").read_text()
+
+
+def test_doctor_loads_torch_and_torchaudio_and_computes_a_mel_spectrogram() -> None:
+    result = subprocess.run([BIN / "synaudio", "doctor"], capture_output=True, text=True, check=True)
+    assert "torch 2.14.1" in result.stdout and "torchaudio 2.11.0" in result.stdout
+    assert "(mel 128x32)" in result.stdout
+
+
+def test_every_installed_package_is_pinned_in_the_lock() -> None:
+    lock = {
+        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
+        for line in (REPO / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert all(re.fullmatch(r"[\w.+-]+", version) for version in lock.values())
+    assert lock["torch"] == "2.14.1" and lock["torchaudio"] == "2.11.0"
+    frozen = subprocess.run(
+        [BIN / "python", "-m", "pip", "freeze", "--all", "--exclude-editable"], capture_output=True, text=True
+    ).stdout.splitlines()
+    installed = {
+        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1] for line in frozen if "==" in line
+    }
+    installed.pop("pip")
+    assert installed == lock, "the venv drifted from requirements.lock: run `make install` (or `make lock`)"
+
+
+def test_make_help_is_the_default_and_lists_every_target() -> None:
+    result = subprocess.run(
+        ["make", "--no-print-directory"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    declared = re.findall(r"^([a-z][a-z-]*):.*?## ", MAKEFILE, flags=re.M)
+    phony = set(
+        re.search(r"^\.PHONY:(.*?)(?<!\\)\n", MAKEFILE, flags=re.M | re.S).group(1).replace("\\", "").split()
+    )
+    assert set(declared) == phony
+    for target in ("install", "test", "all", "quick", "ui", "bench", "docker-build", "docker-run", "lint"):
+        assert re.search(rf"^\s+\S*{target}\S*\s+\S", result, flags=re.M), target
+
+
+def make_dry_run(target: str) -> str:
+    """The commands `make <target>` would run, in a user's environment (also when the
+    tests themselves run under make, which exports its own variables)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MAKEFLAGS", "MAKELEVEL")}
+    return subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", target],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_install_is_a_no_op_once_done() -> None:
+    assert "pip install" not in make_dry_run("install")
+
+
+def test_ui_serves_the_project_database_on_loopback() -> None:
+    command = make_dry_run("ui").strip().splitlines()[-1]
+    assert "--host 127.0.0.1" in command
+    assert f"--backend-store-uri sqlite:///{REPO}/mlruns/mlflow.db " in command
+
+
+def test_hadolint_passes() -> None:
+    result = subprocess.run([BIN / "hadolint", REPO / "Dockerfile"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_pins_its_base_installs_via_make_and_runs_unprivileged() -> None:
+    (base,) = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, flags=re.M)
+    name, _, tag = base.partition(":")
+    assert name == "python" and re.fullmatch(r"3\.11\.\d+-slim-bookworm", tag), base
+    assert re.search(r"^RUN make install\b", DOCKERFILE, flags=re.M)
+    users = re.findall(r"^USER\s+(\S+)", DOCKERFILE, flags=re.M)
+    assert users == ["${UID}:${GID}"]
+    assert re.search(r"^ARG UID=(\d+)$", DOCKERFILE, flags=re.M).group(1) != "0"
+    for variable in ("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"):
+        assert variable in DOCKERFILE
+    copied = {
+        part for line in re.findall(r"^COPY (.+) \S+$", DOCKERFILE, flags=re.M) for part in line.split()
+    }
+    assert {"requirements.lock", "Makefile", "pyproject.toml"} <= copied
+
+
+def test_docker_targets_run_as_the_host_user_on_every_gpu() -> None:
+    assert "--build-arg UID=$(id -u)" in make_dry_run("docker-build")
+    run = make_dry_run("docker-run")
+    assert "--gpus all" in run and "--user $(id -u):$(id -g)" in run and run.rstrip().endswith("make all")
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    (marked,) = re.findall(r"<!-- test-command: (.*?) -->", README)
+    assert marked == "make test"
+    assert f"```\n{marked}\n```" in README, "the README must show the test command it declares"
+    ci = (REPO / ".ci" / "run").read_text()
+    commands = [line for line in ci.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert commands[-1] == "make test"
+
+
+@pytest.mark.parametrize("path", ["src", "tests", "bench"])
+def test_ruff_is_clean(path: str) -> None:
+    result = subprocess.run([BIN / "ruff", "check", REPO / path], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

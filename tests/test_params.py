@@ -1,0 +1,121 @@
+"""params.yaml validation: every kind of mistake stops the CLI with one line naming the
+key and the reason, a non-zero exit, and nothing written."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from synaudio.errors import UserError
+from synaudio.params import Params, flatten, load_params, validate, with_overrides
+from tests.conftest import REPO, TINY
+
+
+def changed(path: str, value: Any) -> dict[str, Any]:
+    """TINY with one dotted key set (or deleted when value is ...)."""
+    tree = copy.deepcopy(TINY)
+    *parents, leaf = path.split(".")
+    node = tree
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+    return tree
+
+
+def test_repository_params_are_valid_and_paper_scale() -> None:
+    params = load_params(REPO / "params.yaml")
+    assert params.syntone.n_clips == 32_000
+    assert params.syntone.clip_samples == 16_000
+    assert params == Params(), "params.yaml should spell out the paper-scale defaults"
+
+
+MISTAKES = [
+    # (dotted key, bad value, fragment the message must contain)
+    ("syntone.frequncy", {"levels": 3}, "syntone.frequncy: unknown key"),
+    ("syntone.sample_rate", "16000", "syntone.sample_rate: Input should be a valid integer"),
+    ("syntone.frequency.levels", 2.5, "syntone.frequency.levels"),
+    ("syntone.frequency.stop", 9000.0, "syntone.frequency.stop: 9000.0 Hz is above the Nyquist"),
+    ("syntone.frequency.levels", 0, "syntone.frequency.levels: Input should be greater than or equal to 1"),
+    ("syntone.amplitude.start", -0.5, "syntone.amplitude.start: Input should be greater than 0"),
+    ("syntone.amplitude.stop", 1.5, "syntone.amplitude.stop: 1.5 exceeds full scale"),
+    ("syntone.waveforms", ["sine", "noise"], "syntone.waveforms.1: Input should be"),
+    ("syntone.waveforms", ["sine", "sine"], "syntone.waveforms: waveforms repeat"),
+    ("syntone.waveforms", [], "syntone.waveforms: List should have at least 1 item"),
+    ("syntone.synthesis", "fm", "syntone.synthesis: Input should be 'naive' or 'bandlimited'"),
+    ("syntone.duration", 0, "syntone.duration: Input should be greater than 0"),
+    ("tracking.enabled", "yes", "tracking.enabled: Input should be a valid boolean"),
+    ("training", {"epochs": 3}, "training: unknown key"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"), MISTAKES, ids=[m[0] + "=" + repr(m[1]) for m in MISTAKES]
+)
+def test_each_mistake_names_the_key_and_the_reason(key: str, value: Any, message: str) -> None:
+    with pytest.raises(UserError) as caught:
+        validate(changed(key, value))
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1, lines
+    assert message in lines[0]
+    assert lines[0].startswith("params.yaml: ")
+
+
+def test_several_mistakes_give_one_line_each() -> None:
+    tree = changed("syntone.sample_rate", "16k")
+    tree["syntone"]["bogus"] = 1
+    with pytest.raises(UserError) as caught:
+        validate(tree)
+    assert len(str(caught.value).splitlines()) == 2
+
+
+def test_cli_rejects_bad_params_before_writing_anything(cli, tmp_path: Path, write_params) -> None:
+    params = write_params(changed("syntone.frequency.stop", 12000.0))
+    out = tmp_path / "out" / "dataset"
+    result = cli(
+        "--params", params, "syntone", "--protocol", "paper", "--out", out, "--summary", tmp_path / "s.json"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {params}: syntone.frequency.stop: 12000.0 Hz is above the Nyquist frequency 8000.0 Hz "
+        "(sample_rate / 2)"
+    ]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "s.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("syntone: [unclosed", "not valid YAML"), ("- a\n- b\n", "the top level must be a mapping")],
+)
+def test_unreadable_files_give_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message) as caught:
+        load_params(path)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_missing_file_says_where_to_run_from(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such file"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_quick_profile_overrides_are_valid_and_become_dvc_set_arguments(cli) -> None:
+    overrides = yaml.safe_load((REPO / "params.quick.yaml").read_text())
+    quick = with_overrides(load_params(REPO / "params.yaml"), overrides, "params.quick.yaml")
+    assert quick.syntone.n_clips < 1_000
+    result = cli("params", "--overrides", REPO / "params.quick.yaml", check=True)
+    expected = " ".join(f"-S {k}={json.dumps(v)}" for k, v in flatten(overrides).items())
+    assert result.stdout.strip() == expected
+
+
+def test_bad_override_is_caught_before_any_run(tmp_path: Path, cli) -> None:
+    bad = tmp_path / "quick.yaml"
+    bad.write_text("syntone: {frequency: {levles: 3}}\n")
+    result = cli("params", "--overrides", bad)
+    assert result.returncode == 2
+    assert "syntone.frequency.levles: unknown key" in result.stderr

@@ -1,0 +1,106 @@
+"""The real pipeline on tiny data: `dvc repro`, no-op re-runs, experiments, push and pull."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synaudio.datasets.store import load_dataset
+from tests.conftest import BIN, REPO, TINY, copy_project, dvc, git
+
+STAGES = ("syntone@paper", "syntone@corrected")
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Path:
+    """A project copy on TINY params, reproduced once for every test of this module."""
+    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY)
+    dvc(project, "repro", tracking_uri=tracking_uri)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "reproduced")
+    return project
+
+
+def test_repro_writes_every_declared_output(reproduced: Path) -> None:
+    stages = yaml.safe_load((reproduced / "dvc.lock").read_text())["stages"]
+    assert sorted(stages) == sorted(STAGES)
+    for protocol in ("paper", "corrected"):
+        dataset = load_dataset(reproduced / "artifacts" / "syntone" / protocol / "dataset", verify=True)
+        assert dataset.audio.shape == (60, 4000)
+        assert dataset.manifest["spec"]["protocol"] == protocol
+
+
+def test_nothing_changed_means_nothing_runs(reproduced: Path, tracking_uri: str) -> None:
+    result = dvc(reproduced, "repro", tracking_uri=tracking_uri)
+    assert "Data and pipelines are up to date" in result.stdout
+    assert "Running stage" not in result.stdout
+    assert dvc(reproduced, "status", "--json", tracking_uri=tracking_uri).stdout.strip() == "{}"
+
+
+def test_metrics_show_lists_the_dataset_summaries(reproduced: Path, tracking_uri: str) -> None:
+    shown = json.loads(dvc(reproduced, "metrics", "show", "--json", tracking_uri=tracking_uri).stdout)
+    files = next(iter(shown.values()))["data"]
+    for protocol in ("paper", "corrected"):
+        summary = files[f"artifacts/syntone/{protocol}/dataset.json"]["data"]
+        assert summary["clips"] == 60
+    paper = files["artifacts/syntone/paper/dataset.json"]["data"]["frequency_scale"]
+    assert paper == pytest.approx(4000 / 3999)
+
+
+def test_a_param_change_reruns_only_what_depends_on_it(reproduced: Path, tracking_uri: str) -> None:
+    result = dvc(
+        reproduced, "exp", "run", "--temp", "-S", "syntone.amplitude.levels=2", tracking_uri=tracking_uri
+    )
+    assert result.stdout.count("Running stage") == 2
+    table = json.loads(dvc(reproduced, "exp", "show", "--json", tracking_uri=tracking_uri).stdout)
+    experiments = [exp for baseline in table for exp in (baseline.get("experiments") or [])]
+    assert len(experiments) == 1
+    metrics = experiments[0]["revs"][0]["data"]["metrics"]["artifacts/syntone/paper/dataset.json"]["data"]
+    assert metrics["clips"] == 40
+    assert (reproduced / "params.yaml").read_text() == yaml.safe_dump(TINY)  # the workspace is untouched
+
+
+def test_push_to_a_local_remote_and_pull_into_a_fresh_clone(
+    reproduced: Path, tmp_path: Path, tracking_uri: str
+) -> None:
+    remote = tmp_path / "remote"
+    dvc(reproduced, "remote", "add", "--local", "-f", "scratch", str(remote), tracking_uri=tracking_uri)
+    dvc(reproduced, "push", "-r", "scratch", tracking_uri=tracking_uri)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(reproduced), str(clone))
+    dvc(clone, "remote", "add", "--local", "scratch", str(remote), tracking_uri=tracking_uri)
+    dvc(clone, "pull", "-r", "scratch", tracking_uri=tracking_uri)
+    for protocol in ("paper", "corrected"):
+        relative = Path("artifacts/syntone") / protocol / "dataset"
+        original, pulled = load_dataset(reproduced / relative), load_dataset(clone / relative, verify=True)
+        assert pulled.manifest == original.manifest
+    assert dvc(clone, "status", "--json", tracking_uri=tracking_uri).stdout.strip() == "{}"
+
+
+def test_committed_lock_was_made_from_the_committed_params() -> None:
+    """No stale results on main: dvc.lock records the params.yaml beside it."""
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for stage in STAGES:
+        assert lock[stage]["params"]["params.yaml"]["syntone"] == params["syntone"], (
+            f"re-run dvc repro {stage}"
+        )
+
+
+def test_a_bad_param_fails_the_stage_with_the_key_named(tmp_path: Path, tracking_uri: str) -> None:
+    bad = copy.deepcopy(TINY)
+    bad["syntone"]["frequency"]["stop"] = 20000.0
+    project = copy_project(tmp_path / "project", bad)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    result = subprocess.run([BIN / "dvc", "repro"], cwd=project, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert (
+        "syntone.frequency.stop: 20000.0 Hz is above the Nyquist frequency" in result.stderr + result.stdout
+    )
+    assert not (project / "artifacts" / "syntone" / "paper" / "dataset").exists()
