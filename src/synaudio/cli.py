@@ -79,6 +79,58 @@ def _tracking_init(args: argparse.Namespace) -> None:
     print(f"MLflow: {tracking.tracking_uri()} experiment {params.tracking.experiment!r} (id {experiment_id})")
 
 
+def _load_arrays(paths: list[Path]) -> tuple[object, object]:
+    """(factors, codes) from one .npz holding both, or from two .npy files in that order."""
+    import numpy as np
+
+    try:
+        if len(paths) == 1 and paths[0].suffix == ".npz":
+            with np.load(paths[0]) as archive:
+                missing = {"factors", "codes"} - set(archive.files)
+                if missing:
+                    raise UserError(f"{paths[0]} lacks array(s) {sorted(missing)}; it has {archive.files}")
+                return archive["factors"], archive["codes"]
+        if len(paths) == 2 and all(p.suffix == ".npy" for p in paths):
+            return np.load(paths[0]), np.load(paths[1])
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {' '.join(map(str, paths))}: {exc}") from None
+    raise UserError("give one .npz with arrays 'factors' and 'codes', or two .npy files: FACTORS CODES")
+
+
+def _metrics(args: argparse.Namespace) -> None:
+    from synaudio import metrics
+
+    factors, codes = _load_arrays(args.inputs)
+    n_factors = getattr(factors, "shape", (0, 0))[1] if getattr(factors, "ndim", 1) == 2 else 1
+    kinds = None
+    if args.categorical:
+        kinds = ["categorical" if j in args.categorical else "continuous" for j in range(n_factors)]
+    try:
+        result = metrics.evaluate(
+            factors,
+            codes,
+            convention=args.convention,
+            paper_compat=args.paper_compat,
+            metrics=args.metrics.split(",") if args.metrics else None,
+            bins=args.bins,
+            factor_kinds=kinds,
+            dci_estimator=args.dci_estimator,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    width = max(map(len, result["metrics"]))
+    print("\n".join(f"{name:<{width}}  {value:8.4f}" for name, value in result["metrics"].items()))
+    print(
+        "(higher is better for every number; "
+        + "; ".join(f"{k}: {v}" for k, v in result["settings"].items())
+        + ")"
+    )
+
+
 def _doctor(args: argparse.Namespace) -> None:
     """Smoke-test the environment: the pinned torch/torchaudio pair must load together."""
     import platform
@@ -127,6 +179,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("params", _params, "validate params.yaml and print it (or quick-profile overrides)")
     sub.add_argument("--overrides", help="YAML of overrides to print as `dvc exp run -S` arguments")
+
+    sub = command("metrics", _metrics, "disentanglement metrics of your own codes (prints a table)")
+    sub.add_argument(
+        "inputs", nargs="+", type=Path, help="data.npz (arrays factors, codes) or FACTORS.npy CODES.npy"
+    )
+    sub.add_argument("--convention", choices=("standard", "ubisoft"), default="standard")
+    sub.add_argument(
+        "--paper-compat", action="store_true", help="the SynTone paper's evaluator (ubisoft, swapped)"
+    )
+    sub.add_argument(
+        "--metrics", help="comma-separated subset (default: all; paper-compat: the paper's five)"
+    )
+    sub.add_argument("--bins", type=int, help="bins per column (default 20 standard, 10 ubisoft)")
+    sub.add_argument(
+        "--categorical",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="J",
+        help="factor columns to use as classes rather than binned (standard convention)",
+    )
+    sub.add_argument(
+        "--dci-estimator", choices=("random_forest", "lasso", "gradient_boosting"), default="random_forest"
+    )
+    sub.add_argument("--test-fraction", type=float, default=0.2)
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--json", type=Path, help="also write the numbers and settings here")
 
     command("doctor", _doctor, "check the environment (torch + torchaudio load, system tools)")
     command("tracking-init", _tracking_init, "create the MLflow database and experiment")
