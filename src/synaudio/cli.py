@@ -53,6 +53,109 @@ def _syntone(args: argparse.Namespace) -> None:
     )
 
 
+def _model_name(params: Any, model: str) -> None:
+    if model not in params.models:
+        raise UserError(
+            f"--model {model}: no block for it under models: in params.yaml ({sorted(params.models)})"
+        )
+
+
+def _features(args: argparse.Namespace) -> None:
+    from synaudio import features, tracking
+
+    params = load_params(args.params)
+    started = time.perf_counter()
+    with tracking.tracked_run(params, "features", f"features/{args.protocol}") as run:
+        manifest = features.build(args.dataset, args.protocol, params.features, params.split, args.out)
+        seconds = time.perf_counter() - started
+        if run is not None:
+            import mlflow
+
+            mlflow.log_metrics({"seconds": seconds, "clips_per_second": manifest["shape"][0] / seconds})
+            tracking.log_dataset(
+                args.dataset, {"features": manifest}, manifest["dataset_digest"], "syntone", "input"
+            )
+    print(f"features/{args.protocol}: {manifest['shape']} to {args.out} in {seconds:.1f} s")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from synaudio import features, tracking, training
+
+    params = load_params(args.params)
+    _model_name(params, args.model)
+    rows, manifest, split = features.load_features(args.features, args.dataset)
+    name = f"{args.model}/{args.protocol}/seed{args.seed}"
+    with tracking.tracked_run(params, "train", name) as run:
+        if run is not None:
+            tracking.log_dataset(
+                args.dataset, {"features": manifest}, manifest["dataset_digest"], "syntone", "training"
+            )
+        summary = training.train(
+            params,
+            args.protocol,
+            args.model,
+            args.seed,
+            rows,
+            split["train"],
+            args.out,
+            args.checkpoints,
+            run,
+        )
+        if run is not None:
+            import mlflow
+
+            mlflow.log_dict(summary, "training.json")
+            mlflow.set_tag("model.sha256", _sha256(args.out / training.MODEL_FILE))
+            mlflow.set_tag("model.path", str((args.out / training.MODEL_FILE).resolve()))
+    print(
+        f"train/{name}: {summary['epochs']} epochs in {summary['seconds']:.0f} s "
+        f"({summary['samples_per_second']} samples/s) -> {args.out}"
+    )
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from synaudio import evaluation, features, tracking, training
+    from synaudio.datasets.store import load_dataset
+
+    params = load_params(args.params)
+    _model_name(params, args.model)
+    rows, _, split = features.load_features(args.features, args.dataset)
+    backbone = training.load_backbone(args.model_dir, params.training.latent_dim)
+    factors = load_dataset(args.dataset).factors
+    name = f"{args.model}/{args.protocol}/seed{args.seed}"
+    with tracking.tracked_run(params, "evaluate", name) as run:
+        result = evaluation.evaluate_model(
+            params, args.protocol, backbone, rows, factors, split["test"], args.seed
+        )
+        result = {"model": args.model, "seed": args.seed, **result}
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+        if run is not None:
+            import mlflow
+
+            mlflow.log_metrics({k.replace("/", "."): v["mean"] for k, v in result["metrics"].items()})
+            mlflow.set_tag("model.sha256", _sha256(args.model_dir / training.MODEL_FILE))
+            mlflow.log_dict(result, "evaluation.json")
+    headline = ", ".join(f"{k} {v['mean']:.3f}" for k, v in result["metrics"].items() if k in ("mig", "sap"))
+    print(f"evaluate/{name}: {headline} -> {args.out}")
+
+
+def _aggregate(args: argparse.Namespace) -> None:
+    from synaudio import aggregate
+
+    table = aggregate.aggregate(aggregate.load_evaluations(args.evaluations))
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "results.csv", table.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(args.out / "results.json", table.to_json(orient="records", indent=2) + "\n")
+    atomic_write_text(args.out / "results.md", aggregate.markdown(table))
+    print(f"aggregate: {len(args.evaluations)} evaluations -> {args.out}/results.{{csv,json,md}}")
+
+
 def _verify(args: argparse.Namespace) -> None:
     from synaudio.datasets.store import dataset_digest, load_dataset
 
@@ -173,6 +276,38 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
     sub.add_argument("--out", type=Path, required=True, help="dataset directory to (re)write")
     sub.add_argument("--summary", type=Path, help="also write a JSON summary here (a DVC metric)")
+
+    sub = command(
+        "features", _features, "compute a protocol's front-end features (DVC stage features@<protocol>)"
+    )
+    sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
+    sub.add_argument("--dataset", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True)
+
+    for name, handler, help in (
+        ("train", _train, "train one model (DVC stages train_<protocol>@<model>-<seed>)"),
+        ("evaluate", _evaluate, "evaluate one trained model (DVC stages evaluate_<protocol>@...)"),
+    ):
+        sub = command(name, handler, help)
+        sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
+        sub.add_argument("--model", required=True)
+        sub.add_argument("--seed", type=int, required=True)
+        sub.add_argument("--dataset", type=Path, required=True)
+        sub.add_argument("--features", type=Path, required=True)
+        if name == "train":
+            sub.add_argument(
+                "--out", type=Path, required=True, help="model directory (model.pt, training.json)"
+            )
+            sub.add_argument(
+                "--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)"
+            )
+        else:
+            sub.add_argument("--model-dir", type=Path, required=True)
+            sub.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
+
+    sub = command("aggregate", _aggregate, "one results table from evaluation JSON files")
+    sub.add_argument("evaluations", nargs="+", type=Path)
+    sub.add_argument("--out", type=Path, required=True)
 
     sub = command("verify", _verify, "check dataset directories against their manifests (SHA-256)")
     sub.add_argument("datasets", nargs="+", type=Path)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from synaudio.errors import UserError
+from synaudio.models.specs import SPECS, AnySpec, BetaTCVAESpec, FactorVAESpec, VAESpec
 
 WAVEFORMS = ("sine", "triangle", "sawtooth", "square")
 
@@ -86,6 +87,57 @@ class SynTone(_Section):
         return len(self.waveforms) * self.amplitude.levels * self.frequency.levels
 
 
+class Features(_Section):
+    """Front-end settings shared by both protocols (SYNTONE.md section 2)."""
+
+    n_fft: int = Field(default=2048, ge=16)
+    hop_length: int = Field(default=512, ge=1)
+    n_mels: int = Field(default=128, ge=8)
+    top_db: float = Field(default=80.0, gt=0)
+    batch_clips: int = Field(default=1000, ge=1)
+
+
+class Split(_Section):
+    """Train / held-out split of the clips: random, not stratified (the reference's)."""
+
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 42
+
+
+class Training(_Section):
+    """Optimisation shared by every model; a model's block may override batch and epochs."""
+
+    models: list[str] = Field(
+        default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
+    )
+    latent_dim: int = Field(default=8, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=64, ge=2)
+    epochs: int = Field(default=20, ge=1)
+    paper_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    corrected_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(default=1, ge=1)
+    channels_last: bool = True
+
+
+class Evaluation(_Section):
+    """SYNTONE.md section 4: `paper` re-evaluates sampled latents, `corrected` uses means."""
+
+    paper_repeats: int = Field(default=10, ge=1)
+    bins: int = Field(default=20, ge=2)
+    dci_estimator: Literal["random_forest", "lasso", "gradient_boosting"] = "random_forest"
+
+
+def _default_models() -> dict[str, AnySpec]:
+    return {
+        "vae": VAESpec(objective="vae", beta=1.0),
+        "beta_vae": VAESpec(objective="vae", beta=4.0),
+        "factor_vae": FactorVAESpec(objective="factor_vae", batch_size=128, epochs=40),
+        "beta_tcvae": BetaTCVAESpec(objective="beta_tcvae"),
+    }
+
+
 class Tracking(_Section):
     """MLflow tracking (see synaudio.tracking)."""
 
@@ -97,11 +149,39 @@ class Params(_Section):
     """The whole params.yaml. A section missing from the file takes its defaults."""
 
     syntone: SynTone = SynTone()
+    features: Features = Features()
+    split: Split = Split()
+    models: dict[str, AnySpec] = Field(default_factory=_default_models)
+    training: Training = Training()
+    evaluation: Evaluation = Evaluation()
     tracking: Tracking = Tracking()
+
+    @model_validator(mode="after")
+    def _trainable(self) -> Params:
+        unknown = [name for name in self.training.models if name not in self.models]
+        if unknown:
+            raise _invalid(
+                "training.models", f"{unknown} have no block under models: ({sorted(self.models)})"
+            )
+        train_clips = self.syntone.n_clips - round(self.syntone.n_clips * self.split.test_fraction)
+        for name in self.training.models:
+            batch = self.batch_size(name)
+            if batch > train_clips:
+                key = f"models.{name}.batch_size" if self.models[name].batch_size else "training.batch_size"
+                raise _invalid(key, f"batch of {batch} exceeds the {train_clips} training clips")
+        return self
+
+    def batch_size(self, model: str) -> int:
+        return self.models[model].batch_size or self.training.batch_size
+
+    def epochs(self, model: str) -> int:
+        return self.models[model].epochs or self.training.epochs
 
 
 def _key(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error["loc"]]
+    if len(loc) > 2 and loc[0] == "models" and loc[2] in SPECS:
+        del loc[2]  # the discriminated union's tag, not a key the user wrote
     field = (error.get("ctx") or {}).get("field")
     if field:
         loc.append(field)

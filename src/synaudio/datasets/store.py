@@ -49,11 +49,11 @@ class Dataset:
     manifest: dict[str, Any]
 
     def waveforms(self, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
-        """Selected clips as float32 in [-1, 1], whatever the storage format."""
+        """Selected clips as a float32 array in [-1, 1] (a copy), whatever the storage format."""
         clips = np.asarray(self.audio[rows])
         if clips.dtype == np.int16:
             return clips.astype(np.float32) / np.float32(INT16_SCALE)
-        return clips.astype(np.float32, copy=False)
+        return np.array(clips, dtype=np.float32)
 
 
 def _encode(chunk: np.ndarray, sample_format: str) -> np.ndarray:

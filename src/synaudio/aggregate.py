@@ -1,0 +1,83 @@
+"""One table of the SynTone study: model x metric, published | paper protocol | corrected.
+
+Reads the evaluation JSON files (one per model, protocol and seed); the corrected
+column is mean +- std across seeds, the paper column mean +- std over the paper
+protocol's re-evaluations of one checkpoint (as the published table did).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+# SYNTONE.md section 5: the published table (mean +- std over 10 re-evaluations).
+PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
+    "vae": {"mig": (0.280, 0.0), "sap": (0.045, 0.0), "dcimig": (0.005, 0.0), "jemmig": (0.300, 0.0),
+            "modularity": (0.651, 0.031)},
+    "beta_vae": {"mig": (0.184, 0.0), "sap": (0.035, 0.0), "dcimig": (0.004, 0.0), "jemmig": (0.201, 0.0),
+                 "modularity": (0.750, 0.022)},
+    "factor_vae": {"mig": (0.118, 0.0), "sap": (0.035, 0.0), "dcimig": (0.003, 0.0), "jemmig": (0.126, 0.0),
+                   "modularity": (0.762, 0.014)},
+    "beta_tcvae": {"mig": (0.166, 0.0), "sap": (0.023, 0.0), "dcimig": (0.005, 0.0), "jemmig": (0.183, 0.0),
+                   "modularity": (0.747, 0.016)},
+}  # fmt: skip
+PAPER_METRICS = ("mig", "sap", "dcimig", "jemmig", "modularity")
+CORRECTED_EXTRA = ("dci_disentanglement", "dci_completeness", "dci_informativeness", "explicitness",
+                   "probe/waveform", "probe/frequency", "probe/amplitude")  # fmt: skip
+
+
+def _fmt(mean: float | None, std: float | None) -> str:
+    return "" if mean is None or pd.isna(mean) else f"{mean:.3f} +- {std:.3f}"
+
+
+def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows: (model, metric); columns: published, paper and corrected mean/std, seeds."""
+    rows = []
+    models = sorted({e["model"] for e in evaluations}, key=lambda m: (m not in PUBLISHED, m))
+    for model in models:
+        paper = [e for e in evaluations if e["model"] == model and e["protocol"] == "paper"]
+        corrected = [e for e in evaluations if e["model"] == model and e["protocol"] == "corrected"]
+        for metric in (*PAPER_METRICS, *CORRECTED_EXTRA, "reconstruction_error", "active_dimensions"):
+            row: dict[str, Any] = {"model": model, "metric": metric}
+            published = PUBLISHED.get(model, {}).get(metric)
+            row["published_mean"], row["published_std"] = published if published else (None, None)
+            if paper and metric in paper[0]["metrics"]:
+                row["paper_mean"] = paper[0]["metrics"][metric]["mean"]
+                row["paper_std"] = paper[0]["metrics"][metric]["std"]
+            values = [_value(e, metric) for e in corrected]
+            values = [v for v in values if v is not None]
+            if values:
+                series = pd.Series(values)
+                row["corrected_mean"], row["corrected_std"] = float(series.mean()), float(series.std(ddof=0))
+                row["corrected_seeds"] = len(values)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _value(evaluation: dict[str, Any], metric: str) -> float | None:
+    if metric in evaluation["metrics"]:
+        return evaluation["metrics"][metric]["mean"]
+    return evaluation["held_out"].get(metric)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "| model | metric | published | paper protocol (reproduced) | corrected protocol |",
+        "|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        corrected = _fmt(getattr(row, "corrected_mean", None), getattr(row, "corrected_std", None))
+        if corrected:
+            corrected += f" ({int(row.corrected_seeds)} seeds)"
+        lines.append(
+            f"| {row.model} | {row.metric} | {_fmt(row.published_mean, row.published_std)} | "
+            f"{_fmt(getattr(row, 'paper_mean', None), getattr(row, 'paper_std', None))} | {corrected} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def load_evaluations(paths: list[Path]) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in paths]

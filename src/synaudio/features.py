@@ -1,0 +1,148 @@
+"""Model input front-ends (torchaudio), computed once per dataset and stored memory-mapped.
+
+* ``paper``: librosa's default power mel spectrogram - n_fft 2048, hop 512, Hann,
+  centred frames with zero padding, 128 Slaney mel bands with Slaney area norm,
+  power 2 - then each time frame divided by its own maximum. This erases amplitude:
+  clips differing only in amplitude give identical inputs (the archive shows it).
+* ``corrected``: log-mel in dB, floored ``top_db`` below the training split's peak and
+  scaled to [0, 1] with one global (training-split) minimum and maximum, so amplitude
+  survives and the decoder's sigmoid can reach every target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio
+from tqdm import tqdm
+
+from synaudio.atomic import atomic_directory
+from synaudio.datasets.store import Dataset, dataset_digest, load_dataset
+from synaudio.errors import UserError
+from synaudio.params import Features, Split
+
+FEATURES, SPLIT, MANIFEST = "features.npy", "split.npz", "manifest.json"
+DB_FLOOR = 1e-10
+
+
+def mel_transform(spec: Features, sample_rate: int) -> torchaudio.transforms.MelSpectrogram:
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=sample_rate,
+        n_fft=spec.n_fft,
+        hop_length=spec.hop_length,
+        n_mels=spec.n_mels,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+        norm="slaney",
+        mel_scale="slaney",
+    )
+
+
+def frame_max_normalise(mel: torch.Tensor) -> torch.Tensor:
+    """Divide each time frame by its maximum over the mel axis (silent frames stay 0)."""
+    peak = mel.amax(dim=-2, keepdim=True)
+    return torch.where(peak > 0, mel / torch.where(peak > 0, peak, 1.0), 0.0)
+
+
+def to_db(mel: torch.Tensor) -> torch.Tensor:
+    return 10.0 * torch.log10(mel.clamp_min(DB_FLOOR))
+
+
+def split_rows(n: int, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """The archive's train / held-out split: a seeded random permutation, not stratified."""
+    order = np.random.default_rng(split.seed).permutation(n)
+    n_test = round(n * split.test_fraction)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def _batches(dataset: Dataset, batch: int, desc: str):
+    n = dataset.audio.shape[0]
+    with tqdm(total=n, unit="clip", desc=desc, disable=None) as bar:
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            yield start, stop, torch.from_numpy(dataset.waveforms(slice(start, stop)))
+            bar.update(stop - start)
+
+
+def build(dataset_dir: Path, protocol: str, spec: Features, split: Split, out_dir: Path) -> dict[str, Any]:
+    """Compute the protocol's features for every clip and write them atomically."""
+    dataset = load_dataset(dataset_dir)
+    sample_rate = dataset.manifest["audio"]["sample_rate"]
+    n = dataset.audio.shape[0]
+    train, test = split_rows(n, split)
+    mel = mel_transform(spec, sample_rate)
+    frames = dataset.audio.shape[1] // spec.hop_length + 1
+    with torch.inference_mode(), atomic_directory(out_dir) as tmp:
+        out = np.lib.format.open_memmap(
+            tmp / FEATURES, mode="w+", dtype=np.float32, shape=(n, spec.n_mels, frames)
+        )
+        for start, stop, clips in _batches(dataset, spec.batch_clips, f"features/{protocol}"):
+            power = mel(clips)
+            out[start:stop] = (frame_max_normalise(power) if protocol == "paper" else to_db(power)).numpy()
+        normalisation: dict[str, float] = {}
+        if protocol == "corrected":  # one global scale from the training split only
+            peak = float(out[train].max())
+            floor = peak - spec.top_db
+            for start in range(0, n, spec.batch_clips):
+                block = out[start : start + spec.batch_clips]
+                out[start : start + spec.batch_clips] = (np.clip(block, floor, peak) - floor) / spec.top_db
+            normalisation = {"db_floor": floor, "db_peak": peak}
+        out.flush()
+        del out
+        np.savez(tmp / SPLIT, train=train, test=test)
+        digest = hashlib.sha256((tmp / FEATURES).read_bytes()).hexdigest()
+        manifest = {
+            "protocol": protocol,
+            "dataset": str(dataset_dir),
+            "dataset_digest": dataset_digest(dataset.manifest),
+            "front_end": {
+                **spec.model_dump(),
+                "kind": "frame-max power mel" if protocol == "paper" else "log-mel",
+            },
+            "normalisation": normalisation,
+            "split": {**split.model_dump(), "train": int(train.size), "test": int(test.size)},
+            "shape": [n, spec.n_mels, frames],
+            "sha256": digest,
+            "torchaudio": torchaudio.__version__,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def load_features(
+    features_dir: Path, dataset_dir: Path | None = None
+) -> tuple[np.ndarray, dict[str, Any], dict]:
+    """Features (memmap), their manifest and the split; refuse stale or damaged ones.
+
+    With `dataset_dir`, the features must have been computed from that dataset's exact
+    content (its digest), otherwise the error names the stage to re-run.
+    """
+    try:
+        manifest = json.loads((features_dir / MANIFEST).read_text())
+        features = np.load(features_dir / FEATURES, mmap_mode="r")
+        with np.load(features_dir / SPLIT) as split:
+            rows = {"train": split["train"], "test": split["test"]}
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(
+            f"features in {features_dir} are missing or damaged ({exc}); "
+            f"re-run: dvc repro features@{features_dir.parent.name}"
+        ) from None
+    if list(features.shape) != manifest["shape"]:
+        raise UserError(
+            f"{features_dir}/{FEATURES} has shape {features.shape}, manifest says {manifest['shape']}"
+        )
+    if dataset_dir is not None:
+        current = dataset_digest(load_dataset(dataset_dir).manifest)
+        if current != manifest["dataset_digest"]:
+            raise UserError(
+                f"features in {features_dir} are stale: computed from dataset "
+                f"{manifest['dataset_digest'][:16]}, but {dataset_dir} is now {current[:16]}; "
+                f"re-run: dvc repro features@{manifest['protocol']}"
+            )
+    return features, manifest, rows

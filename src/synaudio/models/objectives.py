@@ -1,0 +1,178 @@
+"""Training objectives of the VAE family, one class each, registered by name.
+
+Reconstruction scaling follows the protocol (SYNTONE.md section 3):
+
+* ``paper``: squared error summed over the whole batch, KL-type terms averaged over
+  it - so the effective per-sample beta is beta / batch_size (the reference's quirk);
+* ``corrected``: the per-sample ELBO - squared error summed over pixels, averaged over
+  the batch, like the KL-type terms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from synaudio.models.backbone import VAEBackbone
+from synaudio.models.specs import BetaTCVAESpec, FactorVAESpec, ObjectiveSpec, VAESpec
+
+OBJECTIVES: dict[str, type[Objective]] = {}
+LOG_2PI = math.log(2 * math.pi)
+
+
+def register(cls: type[Objective]) -> type[Objective]:
+    OBJECTIVES[cls.name] = cls
+    return cls
+
+
+def reconstruction_error(x: torch.Tensor, reconstruction: torch.Tensor, protocol: str) -> torch.Tensor:
+    squared = (reconstruction - x) ** 2
+    return squared.sum() if protocol == "paper" else squared.flatten(1).sum(1).mean()
+
+
+def kl_per_dimension(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per sample and latent dimension, (N, D)."""
+    return 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var)
+
+
+class Objective(nn.Module):
+    """Turns a batch into losses. `losses` returns at least "loss" (minimised by the
+    backbone's optimiser); an objective with its own module adds "aux_loss" and
+    builds its optimiser in `aux_optimizer`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, spec: ObjectiveSpec, latent_dim: int, train_size: int, protocol: str) -> None:
+        super().__init__()
+        self.spec, self.latent_dim, self.train_size, self.protocol = spec, latent_dim, train_size, protocol
+
+    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def aux_optimizer(self) -> torch.optim.Optimizer | None:
+        return None
+
+
+@register
+class VAE(Objective):
+    """Reconstruction + beta * KL (beta = 1: VAE; beta = 4: beta-VAE)."""
+
+    name = "vae"
+    spec: VAESpec
+
+    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+        out = backbone(x)
+        reconstruction = reconstruction_error(x, out["reconstruction"], self.protocol)
+        kl = kl_per_dimension(out["mean"], out["log_var"]).sum(1).mean()
+        return {"loss": reconstruction + self.spec.beta * kl, "reconstruction": reconstruction, "kl": kl}
+
+
+def _permute_dimensions(z: torch.Tensor) -> torch.Tensor:
+    """Shuffle each latent dimension independently across the batch: a sample of the
+    product of marginals, which the FactorVAE discriminator learns to tell apart."""
+    columns = [z[torch.randperm(z.shape[0], device=z.device), d] for d in range(z.shape[1])]
+    return torch.stack(columns, dim=1)
+
+
+@register
+class FactorVAE(Objective):
+    """ELBO on one half of the batch + gamma * TC from a discriminator trained on the
+    other half (its dimensions permuted) - Kim & Mnih 2018."""
+
+    name = "factor_vae"
+    spec: FactorVAESpec
+
+    def __init__(self, spec: FactorVAESpec, latent_dim: int, train_size: int, protocol: str) -> None:
+        super().__init__(spec, latent_dim, train_size, protocol)
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for _ in range(spec.disc_layers):
+            layers += [nn.Linear(width, spec.disc_hidden), nn.LeakyReLU(0.2)]
+            width = spec.disc_hidden
+        self.discriminator = nn.Sequential(*layers, nn.Linear(width, 2))
+
+    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+        half = x.shape[0] // 2
+        out = backbone(x[:half])
+        reconstruction = reconstruction_error(x[:half], out["reconstruction"], self.protocol)
+        kl = kl_per_dimension(out["mean"], out["log_var"]).sum(1).mean()
+        logits = self.discriminator(out["z"])
+        tc = (logits[:, 0] - logits[:, 1]).mean()
+        with torch.no_grad():
+            mean, log_var = backbone.encoder(x[half : 2 * half])
+            z_other = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
+        real = torch.zeros(half, dtype=torch.long, device=x.device)
+        aux = 0.5 * (
+            F.cross_entropy(self.discriminator(out["z"].detach()), real)
+            + F.cross_entropy(self.discriminator(_permute_dimensions(z_other)), 1 - real)
+        )
+        return {
+            "loss": reconstruction + kl + self.spec.gamma * tc,
+            "reconstruction": reconstruction,
+            "kl": kl,
+            "tc": tc,
+            "aux_loss": aux,
+        }
+
+    def aux_optimizer(self) -> torch.optim.Optimizer:
+        betas = (self.spec.disc_betas[0], self.spec.disc_betas[1])
+        return torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.disc_lr, betas=betas)
+
+
+def _log_normal(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (LOG_2PI + log_var + (z - mean) ** 2 * torch.exp(-log_var))
+
+
+def stratified_log_weights(batch: int, dataset_size: int, device: torch.device) -> torch.Tensor:
+    """log w_ij of minibatch-stratified sampling (Chen et al. 2018, appendix): the batch
+    stands for the dataset - the sample itself with weight 1/N, the rest sharing the
+    remaining mass, one of them re-weighted for the stratum the batch was drawn from."""
+    m = batch - 1
+    weights = torch.full((batch, batch), 1.0 / m, device=device)
+    rows = torch.arange(batch, device=device)
+    weights[rows, rows] = 1.0 / dataset_size
+    stratum = (dataset_size - m) / (dataset_size * m)
+    weights[rows[:-1], rows[:-1] + 1] = stratum
+    weights[m - 1, 0] = stratum
+    return weights.log()
+
+
+@register
+class BetaTCVAE(Objective):
+    """Reconstruction + alpha * index-code MI + beta * TC + gamma * dimension-wise KL."""
+
+    name = "beta_tcvae"
+    spec: BetaTCVAESpec
+
+    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+        out = backbone(x)
+        z, mean, log_var = out["z"], out["mean"], out["log_var"]
+        reconstruction = reconstruction_error(x, out["reconstruction"], self.protocol)
+        pairwise = _log_normal(z[:, None, :], mean[None, :, :], log_var[None, :, :])  # (i, j, D)
+        log_w = stratified_log_weights(x.shape[0], self.train_size, x.device)
+        log_qz = torch.logsumexp(pairwise.sum(2) + log_w, dim=1)
+        log_prod_qz = torch.logsumexp(pairwise + log_w[:, :, None], dim=1).sum(1)
+        log_qz_given_x = _log_normal(z, mean, log_var).sum(1)
+        log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z)).sum(1)
+        mi = (log_qz_given_x - log_qz).mean()
+        tc = (log_qz - log_prod_qz).mean()
+        dim_kl = (log_prod_qz - log_pz).mean()
+        spec = self.spec
+        return {
+            "loss": reconstruction + spec.alpha * mi + spec.beta * tc + spec.gamma * dim_kl,
+            "reconstruction": reconstruction,
+            "mi": mi,
+            "tc": tc,
+            "dim_kl": dim_kl,
+        }
+
+
+def build_objective(spec: ObjectiveSpec, latent_dim: int, train_size: int, protocol: str) -> Objective:
+    name = spec.objective  # type: ignore[attr-defined]
+    if name not in OBJECTIVES:
+        raise KeyError(f"objective {name!r} has settings but no implementation in synaudio.models.objectives")
+    return OBJECTIVES[name](spec, latent_dim, train_size, protocol)

@@ -1,0 +1,206 @@
+"""Training with Lightning: seeded, deterministic on CPU, resumable, tracked in MLflow.
+
+* Batches come from an epoch-seeded permutation of the training rows and the global
+  RNG is re-seeded at every epoch start, so a run resumed from ``last.ckpt`` (saved at
+  every epoch end) ends with exactly the weights of an uninterrupted one.
+* The training features live in one tensor - on the GPU when training there, so there
+  is no per-item DataLoader work; on the CPU it is a copy of the memory-mapped rows.
+* A NaN or infinite loss stops the run with a message naming the model, epoch and step.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from synaudio.atomic import atomic_directory
+from synaudio.errors import UserError
+from synaudio.models.backbone import VAEBackbone
+from synaudio.models.objectives import Objective, build_objective
+from synaudio.params import Params
+
+MODEL_FILE, SUMMARY_FILE = "model.pt", "training.json"
+
+
+class EpochBatches(Sampler[list[int]]):
+    """Full batches of a permutation drawn from (seed, epoch): reproducible after resume."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at every epoch start
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n, generator=generator)
+        for i in range(len(self)):
+            yield order[i * self.batch_size : (i + 1) * self.batch_size].tolist()
+
+
+class RowBatches(Dataset):
+    """Index a whole batch at once from one in-memory (or on-device) tensor."""
+
+    def __init__(self, rows: torch.Tensor) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+    def __getitem__(self, indices: list[int]) -> torch.Tensor:
+        return self.rows[torch.as_tensor(indices, device=self.rows.device)]
+
+
+class NonFiniteLoss(UserError):
+    pass
+
+
+class VAEModule(L.LightningModule):
+    def __init__(
+        self, objective: Objective, latent_dim: int, lr: float, seed: int, channels_last: bool
+    ) -> None:
+        super().__init__()
+        self.backbone = VAEBackbone(latent_dim)
+        self.objective = objective
+        self.lr, self.seed, self.channels_last = lr, seed, channels_last
+        self.automatic_optimization = False
+        if channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+
+    def configure_optimizers(self):
+        main = torch.optim.Adam(self.backbone.parameters(), lr=self.lr, betas=(0.9, 0.999))
+        aux = self.objective.aux_optimizer()
+        return [main] if aux is None else [main, aux]
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        if batch_idx == 0:  # sampling noise and permutations: a function of (seed, epoch) only.
+            # Seeded here rather than in on_train_epoch_start: on resume Lightning draws
+            # random numbers between that hook and the first step.
+            torch.manual_seed(self.seed * 1_000_003 + self.current_epoch)
+        x = batch.unsqueeze(1)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        losses = self.objective.losses(x, self.backbone)
+        for name, value in losses.items():
+            if not torch.isfinite(value):
+                raise NonFiniteLoss(
+                    f"training stopped: the {name} became {value.item()} at epoch {self.current_epoch}, "
+                    f"step {batch_idx} ({self.objective.name}); lower training.lr or check the features"
+                )
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        optimizers[0].zero_grad()
+        self.manual_backward(losses["loss"])
+        optimizers[0].step()
+        if "aux_loss" in losses:
+            optimizers[1].zero_grad()
+            self.manual_backward(losses["aux_loss"])
+            optimizers[1].step()
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in losses.items()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=x.shape[0],
+        )
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("training.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    return device
+
+
+def train(
+    params: Params,
+    protocol: str,
+    model: str,
+    seed: int,
+    features: np.ndarray,
+    train_rows: np.ndarray,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    run: Any = None,
+) -> dict[str, Any]:
+    """Train one (model, protocol, seed); write model.pt + training.json atomically."""
+    settings = params.training
+    torch.set_num_threads(settings.threads)
+    L.seed_everything(seed, workers=True, verbose=False)
+    device = resolve_device(settings.device)
+    rows = torch.from_numpy(np.ascontiguousarray(features[train_rows])).to(device)
+    batch_size, epochs = params.batch_size(model), params.epochs(model)
+    objective = build_objective(params.models[model], settings.latent_dim, len(train_rows), protocol)
+    module = VAEModule(
+        objective, settings.latent_dim, settings.lr, seed, settings.channels_last and device == "cpu"
+    )
+    loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
+    logger: Any = False
+    if run is not None:
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        from synaudio.tracking import tracking_uri
+
+        logger = MLFlowLogger(tracking_uri=tracking_uri(), run_id=run.info.run_id, log_model=False)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=checkpoint_dir, filename="last", save_top_k=1, every_n_epochs=1, enable_version_counter=False
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        deterministic=True,
+        logger=logger,
+        callbacks=[checkpoint],
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        log_every_n_steps=50,
+    )
+    resume = checkpoint_dir / "last.ckpt"
+    started = time.perf_counter()
+    first_epoch = (
+        torch.load(resume, map_location="cpu", weights_only=False)["epoch"] + 1 if resume.exists() else 0
+    )
+    trainer.fit(module, loader, ckpt_path=resume if resume.exists() else None)
+    seconds = time.perf_counter() - started
+    trained_samples = (epochs - first_epoch) * len(loader) * batch_size
+    summary = {
+        "model": model,
+        "protocol": protocol,
+        "seed": seed,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "resumed_from_epoch": first_epoch,
+        "train_clips": len(train_rows),
+        "device": device,
+        "threads": settings.threads,
+        "seconds": round(seconds, 2),
+        "samples_per_second": round(trained_samples / seconds, 1) if trained_samples else None,
+        "final": {k: float(v) for k, v in trainer.callback_metrics.items()},
+    }
+    with atomic_directory(out_dir) as tmp:
+        torch.save(module.backbone.state_dict(), tmp / MODEL_FILE)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def load_backbone(model_dir: Path, latent_dim: int) -> VAEBackbone:
+    backbone = VAEBackbone(latent_dim)
+    try:
+        state = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as exc:
+        raise UserError(f"cannot load {model_dir / MODEL_FILE} ({exc}); re-run its training stage") from None
+    backbone.load_state_dict(state)
+    return backbone.eval()
