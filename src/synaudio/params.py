@@ -116,6 +116,7 @@ class Training(_Section):
     epochs: int = Field(default=20, ge=1)
     paper_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     corrected_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    corrected_epochs: int | None = Field(default=None, ge=1)  # None: the same as the paper protocol
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=1, ge=1)
     channels_last: bool = True
@@ -174,7 +175,9 @@ class Params(_Section):
     def batch_size(self, model: str) -> int:
         return self.models[model].batch_size or self.training.batch_size
 
-    def epochs(self, model: str) -> int:
+    def epochs(self, model: str, protocol: str = "paper") -> int:
+        if protocol == "corrected" and self.training.corrected_epochs:
+            return self.training.corrected_epochs
         return self.models[model].epochs or self.training.epochs
 
 

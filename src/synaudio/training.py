@@ -140,7 +140,7 @@ def train(
     L.seed_everything(seed, workers=True, verbose=False)
     device = resolve_device(settings.device)
     rows = torch.from_numpy(np.ascontiguousarray(features[train_rows])).to(device)
-    batch_size, epochs = params.batch_size(model), params.epochs(model)
+    batch_size, epochs = params.batch_size(model), params.epochs(model, protocol)
     objective = build_objective(params.models[model], settings.latent_dim, len(train_rows), protocol)
     module = VAEModule(
         objective, settings.latent_dim, settings.lr, seed, settings.channels_last and device == "cpu"
