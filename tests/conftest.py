@@ -20,11 +20,17 @@ BIN = Path(sys.executable).parent
 
 TINY: dict[str, Any] = {
     "syntone": {
-        "duration": 0.25,
         "amplitude": {"start": 0.1, "stop": 1.0, "levels": 3},
         "frequency": {"start": 440.0, "stop": 8000.0, "levels": 5},
         "chunk_mb": 1,
+    },  # 60 one-second clips: 48 to train on, 12 held out
+    "features": {"batch_clips": 16},
+    "models": {
+        "vae": {"objective": "vae", "beta": 1.0},
+        "factor_vae": {"objective": "factor_vae", "disc_hidden": 32, "disc_layers": 2, "batch_size": 16},
     },
+    "training": {"models": ["vae", "factor_vae"], "batch_size": 8, "epochs": 2, "corrected_seeds": [0, 1]},
+    "evaluation": {"paper_repeats": 2},
     "tracking": {"experiment": "tests"},
 }
 
@@ -76,6 +82,11 @@ def cli(tracking_uri: str) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+def full_params_yaml(tree: dict[str, Any]) -> str:
+    """Every key spelled out, as in the repository's params.yaml (DVC reads it literally)."""
+    return yaml.safe_dump(validate(tree).model_dump(), sort_keys=False)
+
+
 def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     """A fresh git + DVC project holding this checkout's pipeline, with `params`."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -85,7 +96,7 @@ def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     (dest / ".dvc").mkdir()
     shutil.copy2(REPO / ".dvc" / "config", dest / ".dvc" / "config")
     (dest / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
-    (dest / "params.yaml").write_text(yaml.safe_dump(params))
+    (dest / "params.yaml").write_text(full_params_yaml(params))
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "project")

@@ -49,7 +49,13 @@ MISTAKES = [
     ("syntone.synthesis", "fm", "syntone.synthesis: Input should be 'naive' or 'bandlimited'"),
     ("syntone.duration", 0, "syntone.duration: Input should be greater than 0"),
     ("tracking.enabled", "yes", "tracking.enabled: Input should be a valid boolean"),
-    ("training", {"epochs": 3}, "training: unknown key"),
+    ("trainig", {"epochs": 3}, "trainig: unknown key"),
+    ("training.latent_dim", 0, "training.latent_dim: Input should be greater than or equal to 1"),
+    ("training.batch_size", 64, "training.batch_size: batch of 64 exceeds the 48 training clips"),
+    ("training.models", ["vae", "beta_vae"], "training.models: ['beta_vae'] have no block under models:"),
+    ("models.vae.beta", -4.0, "models.vae.beta: Input should be greater than or equal to 0"),
+    ("models.vae.objective", "gan", "models.vae: Input tag 'gan' found using 'objective' does not match"),
+    ("training.device", "tpu", "training.device: Input should be 'auto', 'cpu' or 'cuda'"),
 ]
 
 

@@ -8,13 +8,21 @@ import os
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from synaudio.datasets.store import load_dataset
-from tests.conftest import BIN, REPO, TINY, copy_project, dvc, git
+from tests.conftest import BIN, REPO, TINY, copy_project, dvc, full_params_yaml, git
 
-STAGES = ("syntone@paper", "syntone@corrected")
+DATASET_STAGES = ("syntone@paper", "syntone@corrected")
+PIPELINE = (
+    *DATASET_STAGES, "features@paper", "features@corrected",
+    "train_paper@vae-0", "train_paper@factor_vae-0", "evaluate_paper@vae-0", "evaluate_paper@factor_vae-0",
+    *(f"{stage}@{model}-{seed}" for stage in ("train_corrected", "evaluate_corrected")
+      for model in ("vae", "factor_vae") for seed in (0, 1)),
+    "aggregate",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +37,10 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> P
 
 def test_repro_writes_every_declared_output(reproduced: Path) -> None:
     stages = yaml.safe_load((reproduced / "dvc.lock").read_text())["stages"]
-    assert sorted(stages) == sorted(STAGES)
+    assert sorted(stages) == sorted(PIPELINE)
     for protocol in ("paper", "corrected"):
         dataset = load_dataset(reproduced / "artifacts" / "syntone" / protocol / "dataset", verify=True)
-        assert dataset.audio.shape == (60, 4000)
+        assert dataset.audio.shape == (60, 16000)
         assert dataset.manifest["spec"]["protocol"] == protocol
 
 
@@ -50,20 +58,37 @@ def test_metrics_show_lists_the_dataset_summaries(reproduced: Path, tracking_uri
         summary = files[f"artifacts/syntone/{protocol}/dataset.json"]["data"]
         assert summary["clips"] == 60
     paper = files["artifacts/syntone/paper/dataset.json"]["data"]["frequency_scale"]
-    assert paper == pytest.approx(4000 / 3999)
+    assert paper == pytest.approx(16000 / 15999)
+    evaluation = files["artifacts/syntone/corrected/eval/factor_vae-seed1.json"]["data"]
+    assert 0 <= evaluation["metrics"]["mig"]["mean"] <= 1
+    assert 0 <= evaluation["held_out"]["active_dimensions"] <= 8  # DVC leaves lists out of metrics
+
+
+def test_aggregate_table_has_every_model_and_both_protocols(reproduced: Path) -> None:
+    table = pd.read_csv(reproduced / "artifacts" / "syntone" / "results.csv")
+    mig = table[table.metric == "mig"].set_index("model")
+    assert sorted(mig.index) == ["factor_vae", "vae"]
+    assert mig.loc["vae", "published_mean"] == 0.280
+    assert mig[["paper_mean", "corrected_mean"]].notna().all().all()
+    assert (mig.corrected_seeds == 2).all()
+    markdown = (reproduced / "artifacts" / "syntone" / "results.md").read_text()
+    assert markdown.startswith("| model | metric | published |") and "(2 seeds)" in markdown
 
 
 def test_a_param_change_reruns_only_what_depends_on_it(reproduced: Path, tracking_uri: str) -> None:
     result = dvc(
-        reproduced, "exp", "run", "--temp", "-S", "syntone.amplitude.levels=2", tracking_uri=tracking_uri
+        reproduced, "exp", "run", "--temp", "-S", "evaluation.paper_repeats=3", tracking_uri=tracking_uri
     )
-    assert result.stdout.count("Running stage") == 2
+    ran = sorted(
+        line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage")
+    )
+    assert ran == ["aggregate", "evaluate_paper@factor_vae-0", "evaluate_paper@vae-0"]
     table = json.loads(dvc(reproduced, "exp", "show", "--json", tracking_uri=tracking_uri).stdout)
     experiments = [exp for baseline in table for exp in (baseline.get("experiments") or [])]
     assert len(experiments) == 1
-    metrics = experiments[0]["revs"][0]["data"]["metrics"]["artifacts/syntone/paper/dataset.json"]["data"]
-    assert metrics["clips"] == 40
-    assert (reproduced / "params.yaml").read_text() == yaml.safe_dump(TINY)  # the workspace is untouched
+    evaluation = experiments[0]["revs"][0]["data"]["metrics"]["artifacts/syntone/paper/eval/vae-seed0.json"]
+    assert evaluation["data"]["settings"]["repeats"] == 3
+    assert (reproduced / "params.yaml").read_text() == full_params_yaml(TINY)  # the workspace is untouched
 
 
 def test_push_to_a_local_remote_and_pull_into_a_fresh_clone(
@@ -87,7 +112,7 @@ def test_committed_lock_was_made_from_the_committed_params() -> None:
     """No stale results on main: dvc.lock records the params.yaml beside it."""
     lock = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for stage in STAGES:
+    for stage in DATASET_STAGES:
         assert lock[stage]["params"]["params.yaml"]["syntone"] == params["syntone"], (
             f"re-run dvc repro {stage}"
         )

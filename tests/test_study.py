@@ -1,0 +1,161 @@
+"""The SynTone study's pieces: front-ends, backbone, objectives, resumable training."""
+
+from __future__ import annotations
+
+import copy
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from synaudio import features, training
+from synaudio.datasets import syntone
+from synaudio.errors import UserError
+from synaudio.models.backbone import VAEBackbone
+from synaudio.models.objectives import build_objective, reconstruction_error, stratified_log_weights
+from synaudio.params import validate
+from tests.conftest import BIN, TINY
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """TINY datasets and features for both protocols."""
+    root = tmp_path_factory.mktemp("study")
+    params = validate(TINY)
+    paths = {}
+    for protocol in ("paper", "corrected"):
+        syntone.build(params.syntone, protocol, root / protocol / "dataset")
+        features.build(
+            root / protocol / "dataset", protocol, params.features, params.split, root / protocol / "features"
+        )
+        paths[protocol] = root / protocol
+    return paths
+
+
+def test_paper_front_end_matches_librosa_defaults() -> None:
+    clip = np.random.default_rng(0).uniform(-1, 1, 16000).astype(np.float32)
+    expected = librosa.feature.melspectrogram(y=clip.astype(np.float64), sr=16000)  # n_fft 2048, hop 512, ...
+    ours = features.mel_transform(validate({}).features, 16000)(torch.from_numpy(clip)).numpy()
+    assert ours.shape == expected.shape == (128, 32)
+    assert np.abs(ours - expected).max() <= 1e-5 * expected.max()
+
+
+def test_paper_front_end_erases_amplitude_and_corrected_keeps_it(tiny_study: dict[str, Path]) -> None:
+    rows = {}
+    for protocol in ("paper", "corrected"):
+        feats, _, _ = features.load_features(tiny_study[protocol] / "features")
+        table = syntone.factor_table(validate(TINY).syntone, protocol)
+        quiet = table.index[
+            (table.frequency_idx == 1) & (table.waveform == "square") & (table.amplitude_idx == 0)
+        ][0]
+        loud = table.index[
+            (table.frequency_idx == 1) & (table.waveform == "square") & (table.amplitude_idx == 2)
+        ][0]
+        rows[protocol] = (feats[quiet], feats[loud])
+    quiet, loud = rows["paper"]
+    assert np.abs(quiet - loud).max() < 1e-5  # 0.1 vs 1.0 amplitude: the same input
+    quiet, loud = rows["corrected"]
+    shift = (loud - quiet)[loud > 0.3]  # well above the floor: a 20 dB shift over an 80 dB range
+    assert np.allclose(shift, 20 / 80, atol=1e-3)
+
+
+def test_corrected_features_lie_in_unit_range_from_training_split_statistics(tiny_study) -> None:
+    feats, manifest, split = features.load_features(tiny_study["corrected"] / "features")
+    assert feats.min() >= 0 and feats.max() <= 1
+    assert feats[split["train"]].max() == pytest.approx(1.0)
+    assert manifest["normalisation"]["db_peak"] - manifest["normalisation"]["db_floor"] == 80.0
+    assert len(split["train"]) == 48 and len(split["test"]) == 12
+
+
+def test_stale_features_name_the_stage_to_rerun(tiny_study, tmp_path: Path) -> None:
+    other = copy.deepcopy(TINY)
+    other["syntone"]["amplitude"]["stop"] = 0.9
+    syntone.build(validate(other).syntone, "paper", tmp_path / "dataset")
+    with pytest.raises(UserError, match=r"stale: .* re-run: dvc repro features@paper"):
+        features.load_features(tiny_study["paper"] / "features", tmp_path / "dataset")
+
+
+def test_backbone_has_the_papers_size_and_shapes() -> None:
+    backbone = VAEBackbone(8)
+    assert sum(p.numel() for p in backbone.parameters()) == 1_117_521  # "about 1.1 M"
+    out = backbone(torch.rand(3, 1, 128, 32))
+    assert out["reconstruction"].shape == (3, 1, 128, 32) and out["z"].shape == (3, 8)
+
+
+def test_paper_reconstruction_sums_over_the_batch_and_corrected_averages() -> None:
+    x, reconstruction = torch.rand(16, 1, 128, 32), torch.rand(16, 1, 128, 32)
+    paper = reconstruction_error(x, reconstruction, "paper")
+    corrected = reconstruction_error(x, reconstruction, "corrected")
+    assert paper == pytest.approx(16 * corrected)
+
+
+def test_stratified_weights_spread_the_dataset_over_the_batch() -> None:
+    weights = stratified_log_weights(5, 100, torch.device("cpu")).exp()
+    assert torch.allclose(torch.diagonal(weights), torch.full((5,), 1 / 100))
+    assert weights[0, 1] == pytest.approx((100 - 4) / (100 * 4)) and weights[3, 0] == weights[0, 1]
+
+
+@pytest.mark.parametrize("model", ["vae", "factor_vae", "beta_tcvae"])
+def test_every_objective_gives_finite_losses_that_train(model: str) -> None:
+    params = validate({**TINY, "models": {**TINY["models"], "beta_tcvae": {"objective": "beta_tcvae"}}})
+    torch.manual_seed(0)
+    objective = build_objective(params.models[model], 8, 48, "corrected")
+    backbone = VAEBackbone(8)
+    losses = objective.losses(torch.rand(16, 1, 128, 32), backbone)
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["loss"].backward()
+    assert all(p.grad is not None for p in backbone.parameters())
+
+
+def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Path) -> None:
+    feats, _, split = features.load_features(tiny_study["corrected"] / "features")
+    broken = np.array(feats)
+    broken[split["train"][0], 0, 0] = np.nan
+    with pytest.raises(UserError, match=r"the loss became nan at epoch 0, step \d+ \(vae\)"):
+        training.train(
+            validate(TINY), "corrected", "vae", 0, broken, split["train"], tmp_path / "m", tmp_path / "c"
+        )
+    assert not (tmp_path / "m").exists()
+
+
+def train_command(study: Path, out: Path, checkpoints: Path, params: Path) -> list[str]:
+    return [str(BIN / "synaudio"), "--params", str(params), "train", "--protocol", "corrected", "--model",
+            "factor_vae", "--seed", "3", "--dataset", str(study / "dataset"), "--features",
+            str(study / "features"), "--out", str(out), "--checkpoints", str(checkpoints)]  # fmt: skip
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tiny_study, tmp_path: Path, write_params) -> None:
+    long = copy.deepcopy(TINY)
+    long["training"]["epochs"] = 25
+    long["tracking"] = {"enabled": False}
+    params = write_params(long)
+    study = tiny_study["corrected"]
+    subprocess.run(train_command(study, tmp_path / "whole", tmp_path / "whole-ckpt", params), check=True,
+                   capture_output=True)  # fmt: skip
+
+    command = train_command(study, tmp_path / "resumed", tmp_path / "resumed-ckpt", params)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "resumed-ckpt" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.02)
+    time.sleep(0.5)  # let it get into a later epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (tmp_path / "resumed").exists()
+    epoch = torch.load(checkpoint, weights_only=False)["epoch"]
+    assert epoch < 24, "the run finished before it was killed; nothing was resumed"
+
+    subprocess.run(command, check=True, capture_output=True)
+    summary = (tmp_path / "resumed" / "training.json").read_text()
+    assert f'"resumed_from_epoch": {epoch + 1}' in summary
+    whole = torch.load(tmp_path / "whole" / "model.pt")
+    resumed = torch.load(tmp_path / "resumed" / "model.pt")
+    assert all(torch.equal(whole[name], resumed[name]) for name in whole)
