@@ -31,6 +31,12 @@ BIG = no_tracking(
 )  # 32,000 clips of 0.5 s: 1 GB, a few seconds to write - long enough to interrupt
 
 
+def generate_in_process(params: Path, out: Path, *extra: str) -> int:
+    """`synaudio syntone --protocol paper` through the CLI's main(), in this process
+    (so monkeypatches apply); returns the exit status."""
+    return cli.main(["--params", str(params), "syntone", "--protocol", "paper", "--out", str(out), *extra])
+
+
 def leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir()) if parent.exists() else []
 
@@ -96,18 +102,8 @@ def test_disk_full_mid_write_gives_one_message_and_no_partial_output(
 
     monkeypatch.setattr(store, "_write_and_hash", fills_up)
     out = tmp_path / "out" / "dataset"
-    status = cli.main(
-        [
-            "--params",
-            str(write_params(no_tracking(TINY))),
-            "syntone",
-            "--protocol",
-            "paper",
-            "--out",
-            str(out),
-            "--summary",
-            str(tmp_path / "out" / "s.json"),
-        ]
+    status = generate_in_process(
+        write_params(no_tracking(TINY)), out, "--summary", str(tmp_path / "out" / "s.json")
     )
     assert status == 2
     assert calls["n"] == 3
@@ -124,17 +120,7 @@ def test_too_small_a_disk_is_refused_before_writing(tmp_path: Path, write_params
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
         out = mount / "dataset"
-        status = cli.main(
-            [
-                "--params",
-                str(write_params(no_tracking(TINY))),
-                "syntone",
-                "--protocol",
-                "paper",
-                "--out",
-                str(out),
-            ]
-        )
+        status = generate_in_process(write_params(no_tracking(TINY)), out)
         assert status == 2
         assert "not enough space" in capsys.readouterr().err
         assert leftovers(mount) == []
@@ -145,17 +131,7 @@ def test_too_small_a_disk_is_refused_before_writing(tmp_path: Path, write_params
 def test_unwritable_output_location_is_named(tmp_path: Path, write_params, capsys) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    status = cli.main(
-        [
-            "--params",
-            str(write_params(no_tracking(TINY))),
-            "syntone",
-            "--protocol",
-            "paper",
-            "--out",
-            str(blocker / "dataset"),
-        ]
-    )
+    status = generate_in_process(write_params(no_tracking(TINY)), blocker / "dataset")
     assert status == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot write to {blocker}") and "writable output path" in err
