@@ -86,7 +86,8 @@ all: install ## the whole pipeline at paper scale (dvc repro)
 quick: install ## the same stages on the reduced grid of params.quick.yaml (a temporary DVC experiment)
 	synaudio tracking-init
 	dvc exp run --temp $$(synaudio params --overrides params.quick.yaml)
-	dvc exp show --no-pager --only-changed
+	@echo "quick: results are a DVC experiment (workspace untouched): 'dvc exp show' compares it," \
+	  "'dvc exp apply <name>' brings its outputs and table (artifacts/syntone/results.md) here."
 
 ui: install ## the MLflow UI over every run on 127.0.0.1 (port UI_PORT, default 5000)
 	synaudio tracking-init

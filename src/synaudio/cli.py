@@ -78,9 +78,19 @@ def _features(args: argparse.Namespace) -> None:
     print(f"features/{args.protocol}: {manifest['shape']} to {args.out} in {seconds:.1f} s")
 
 
+def _quiet_lightning() -> None:
+    """Keep Lightning's start-up banners and a known deprecation notice out of DVC's logs."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
 def _train(args: argparse.Namespace) -> None:
     from synaudio import features, tracking, training
 
+    _quiet_lightning()
     params = load_params(args.params)
     _model_name(params, args.model)
     rows, manifest, split = features.load_features(args.features, args.dataset)
