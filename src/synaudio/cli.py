@@ -192,7 +192,7 @@ def _tracking_init(args: argparse.Namespace) -> None:
     print(f"MLflow: {tracking.tracking_uri()} experiment {params.tracking.experiment!r} (id {experiment_id})")
 
 
-def _load_arrays(paths: list[Path]) -> tuple[object, object]:
+def _load_arrays(paths: list[Path]) -> tuple[Any, Any]:
     """(factors, codes) from one .npz holding both, or from two .npy files in that order."""
     import numpy as np
 
@@ -214,7 +214,7 @@ def _metrics(args: argparse.Namespace) -> None:
     from synaudio import metrics
 
     factors, codes = _load_arrays(args.inputs)
-    n_factors = getattr(factors, "shape", (0, 0))[1] if getattr(factors, "ndim", 1) == 2 else 1
+    n_factors = factors.shape[1] if factors.ndim == 2 else 1
     kinds = None
     if args.categorical:
         kinds = ["categorical" if j in args.categorical else "continuous" for j in range(n_factors)]

@@ -25,6 +25,7 @@ from synaudio.models.objectives import kl_per_dimension
 from synaudio.params import Params
 
 FACTOR_COLUMNS = ("waveform_idx", "frequency_hz", "amplitude")  # the order the paper passed
+FACTOR_NAMES = ("waveform", "frequency", "amplitude")
 FACTOR_KINDS = ("categorical", "continuous", "continuous")
 ACTIVE_KL = 0.01
 
@@ -56,6 +57,13 @@ def reconstruction_and_kl(backbone: VAEBackbone, features: np.ndarray, batch: in
         "kl_per_dimension": [float(v) for v in kl],
         "active_dimensions": int((kl > ACTIVE_KL).sum()),
     }
+
+
+def _factor_names(key: str) -> str:
+    """ "probe/factor0" -> "probe/waveform": per-factor entries named after the factor."""
+    for index, name in enumerate(FACTOR_NAMES):
+        key = key.replace(f"factor{index}", name)
+    return key
 
 
 def _mean_std(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
