@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -119,9 +118,10 @@ def test_committed_lock_was_made_from_the_committed_params() -> None:
 
 
 def test_a_bad_param_fails_the_stage_with_the_key_named(tmp_path: Path, tracking_uri: str) -> None:
-    bad = copy.deepcopy(TINY)
+    project = copy_project(tmp_path / "project", TINY)
+    bad = yaml.safe_load((project / "params.yaml").read_text())
     bad["syntone"]["frequency"]["stop"] = 20000.0
-    project = copy_project(tmp_path / "project", bad)
+    (project / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{BIN}:{os.environ['PATH']}"}
     result = subprocess.run([BIN / "dvc", "repro"], cwd=project, env=env, capture_output=True, text=True)
     assert result.returncode != 0
