@@ -89,6 +89,7 @@ def _quiet_lightning() -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from synaudio import features, tracking, training
+    from synaudio.datasets.store import _sha256_file  # the store's streaming hash, not a second copy
 
     _quiet_lightning()
     params = load_params(args.params)
@@ -115,7 +116,7 @@ def _train(args: argparse.Namespace) -> None:
             import mlflow
 
             mlflow.log_dict(summary, "training.json")
-            mlflow.set_tag("model.sha256", _sha256(args.out / training.MODEL_FILE))
+            mlflow.set_tag("model.sha256", _sha256_file(args.out / training.MODEL_FILE))
             mlflow.set_tag("model.path", str((args.out / training.MODEL_FILE).resolve()))
     print(
         f"train/{name}: {summary['epochs']} epochs in {summary['seconds']:.0f} s "
@@ -123,15 +124,9 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _evaluate(args: argparse.Namespace) -> None:
     from synaudio import evaluation, features, tracking, training
-    from synaudio.datasets.store import load_dataset
+    from synaudio.datasets.store import _sha256_file, load_dataset
 
     params = load_params(args.params)
     _model_name(params, args.model)
@@ -149,7 +144,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             import mlflow
 
             mlflow.log_metrics({k.replace("/", "."): v["mean"] for k, v in result["metrics"].items()})
-            mlflow.set_tag("model.sha256", _sha256(args.model_dir / training.MODEL_FILE))
+            mlflow.set_tag("model.sha256", _sha256_file(args.model_dir / training.MODEL_FILE))
             mlflow.log_dict(result, "evaluation.json")
     headline = ", ".join(f"{k} {v['mean']:.3f}" for k, v in result["metrics"].items() if k in ("mig", "sap"))
     print(f"evaluate/{name}: {headline} -> {args.out}")
