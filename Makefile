@@ -10,7 +10,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 VENV_DIR := $(abspath $(VENV))
 LOCK := requirements.lock
-SYSTEM_PACKAGES := git
+# chromium: the browser test of reports/index.html (driven by Playwright's Python package)
+SYSTEM_PACKAGES := git chromium
 # The stamps change when the lock (or the checkout's path / pyproject) changes, so
 # `make install` is a no-op until then and re-installs exactly when needed.
 DEPS_STAMP := $(VENV_DIR)/.deps-$(shell cat $(LOCK) | sha256sum | cut -c1-16)
@@ -23,7 +24,7 @@ UI_PORT ?= 5000
 IMAGE ?= synaudio:0.1.0
 PYTEST_ARGS ?=
 
-.PHONY: help install system-packages test test-slow lint all quick ui bench lock \
+.PHONY: help install system-packages test test-slow lint all quick report ui bench lock \
         docker-build docker-run clean
 
 help: ## list the targets (this text)
@@ -87,7 +88,11 @@ quick: install ## the same stages on the reduced grid of params.quick.yaml (a te
 	synaudio tracking-init
 	dvc exp run --temp $$(synaudio params --overrides params.quick.yaml)
 	@echo "quick: results are a DVC experiment (workspace untouched): 'dvc exp show' compares it," \
-	  "'dvc exp apply <name>' brings its outputs and table (artifacts/syntone/results.md) here."
+	  "'dvc exp apply <name>' brings its outputs, table and report (reports/index.html) here."
+
+report: install ## rebuild reports/ (tables, figures, audio, index.html) from existing results
+	dvc repro --single-item report
+	@echo "report: open reports/index.html; 'make ui' shows the MLflow runs it names"
 
 ui: install ## the MLflow UI over every run on 127.0.0.1 (port UI_PORT, default 5000)
 	synaudio tracking-init
@@ -97,6 +102,7 @@ bench: install ## measure speed and memory against the targets in the issues
 	python bench/syntone_bench.py
 	python bench/metrics_bench.py
 	python bench/training_bench.py
+	python bench/report_bench.py
 	python bench/dvc_noop_bench.py
 
 docker-build: ## build the CUDA image (needs a Docker engine; not built in CI)

@@ -90,7 +90,7 @@ def full_params_yaml(tree: dict[str, Any]) -> str:
 def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     """A fresh git + DVC project holding this checkout's pipeline, with `params`."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", ".dvcignore", "pyproject.toml"):
+    for name in ("dvc.yaml", ".dvcignore", "pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, dest / name)
     shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
     (dest / ".dvc").mkdir()
@@ -115,3 +115,13 @@ def dvc(cwd: Path, *args: str, tracking_uri: str) -> subprocess.CompletedProcess
     result = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Path:
+    """A project copy on TINY params, `dvc repro`-ed once for the whole session, committed."""
+    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY)
+    dvc(project, "repro", tracking_uri=tracking_uri)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "reproduced")
+    return project

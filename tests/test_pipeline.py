@@ -20,18 +20,8 @@ PIPELINE = (
     "train_paper@vae-0", "train_paper@factor_vae-0", "evaluate_paper@vae-0", "evaluate_paper@factor_vae-0",
     *(f"{stage}@{model}-{seed}" for stage in ("train_corrected", "evaluate_corrected")
       for model in ("vae", "factor_vae") for seed in (0, 1)),
-    "aggregate",
+    "aggregate", "report",
 )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Path:
-    """A project copy on TINY params, reproduced once for every test of this module."""
-    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY)
-    dvc(project, "repro", tracking_uri=tracking_uri)
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "reproduced")
-    return project
 
 
 def test_repro_writes_every_declared_output(reproduced: Path) -> None:
@@ -71,7 +61,7 @@ def test_aggregate_table_has_every_model_and_both_protocols(reproduced: Path) ->
     assert mig[["paper_mean", "corrected_mean"]].notna().all().all()
     assert (mig.corrected_seeds == 2).all()
     markdown = (reproduced / "artifacts" / "syntone" / "results.md").read_text()
-    assert markdown.startswith("| model | metric | published |") and "(2 seeds)" in markdown
+    assert markdown.startswith("| model | metric | better | published |") and "(2 seeds)" in markdown
 
 
 def test_a_param_change_reruns_only_what_depends_on_it(reproduced: Path, tracking_uri: str) -> None:
@@ -81,7 +71,7 @@ def test_a_param_change_reruns_only_what_depends_on_it(reproduced: Path, trackin
     ran = sorted(
         line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage")
     )
-    assert ran == ["aggregate", "evaluate_paper@factor_vae-0", "evaluate_paper@vae-0"]
+    assert ran == ["aggregate", "evaluate_paper@factor_vae-0", "evaluate_paper@vae-0", "report"]
     table = json.loads(dvc(reproduced, "exp", "show", "--json", tracking_uri=tracking_uri).stdout)
     experiments = [exp for baseline in table for exp in (baseline.get("experiments") or [])]
     assert len(experiments) == 1

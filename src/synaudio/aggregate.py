@@ -27,6 +27,11 @@ PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
 PAPER_METRICS = ("mig", "sap", "dcimig", "jemmig", "modularity")
 CORRECTED_EXTRA = ("dci_disentanglement", "dci_completeness", "dci_informativeness", "explicitness",
                    "probe/waveform", "probe/frequency", "probe/amplitude")  # fmt: skip
+HELD_OUT = ("reconstruction_error", "active_dimensions")
+# Which way is better: every metric here is built so that higher is better (JEMMIG
+# included - the reference README bolded its lowest, wrongly); reconstruction error is
+# lower-is-better; the count of active latents is descriptive.
+BETTER = {"reconstruction_error": "lower", "active_dimensions": "neither"}
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -36,17 +41,21 @@ def _fmt(mean: float | None, std: float | None) -> str:
 def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows: (model, metric); columns: published, paper and corrected mean/std, seeds."""
     rows = []
-    models = sorted({e["model"] for e in evaluations}, key=lambda m: (m not in PUBLISHED, m))
+    known = list(PUBLISHED)  # the paper's row order first, then any added model by name
+    order = {m: (known.index(m) if m in known else len(known), m) for m in {e["model"] for e in evaluations}}
+    models = sorted(order, key=order.__getitem__)
     for model in models:
         paper = [e for e in evaluations if e["model"] == model and e["protocol"] == "paper"]
         corrected = [e for e in evaluations if e["model"] == model and e["protocol"] == "corrected"]
-        for metric in (*PAPER_METRICS, *CORRECTED_EXTRA, "reconstruction_error", "active_dimensions"):
-            row: dict[str, Any] = {"model": model, "metric": metric}
+        for metric in (*PAPER_METRICS, *CORRECTED_EXTRA, *HELD_OUT):
+            row: dict[str, Any] = {"model": model, "metric": metric, "better": better(metric)}
             published = PUBLISHED.get(model, {}).get(metric)
             row["published_mean"], row["published_std"] = published if published else (None, None)
             if paper and metric in paper[0]["metrics"]:
                 row["paper_mean"] = paper[0]["metrics"][metric]["mean"]
                 row["paper_std"] = paper[0]["metrics"][metric]["std"]
+            elif paper and metric in HELD_OUT:
+                row["paper_mean"], row["paper_std"] = float(paper[0]["held_out"][metric]), 0.0
             values = [_value(e, metric) for e in corrected]
             values = [v for v in values if v is not None]
             if values:
@@ -57,24 +66,32 @@ def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def better(metric: str) -> str:
+    return BETTER.get(metric, "higher")
+
+
 def _value(evaluation: dict[str, Any], metric: str) -> float | None:
     if metric in evaluation["metrics"]:
         return evaluation["metrics"][metric]["mean"]
     return evaluation["held_out"].get(metric)
 
 
+ARROWS = {"higher": "↑", "lower": "↓", "neither": "-"}
+
+
 def markdown(table: pd.DataFrame) -> str:
     lines = [
-        "| model | metric | published | paper protocol (reproduced) | corrected protocol |",
-        "|---|---|---|---|---|",
+        "| model | metric | better | published | paper protocol (reproduced) | corrected protocol |",
+        "|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
         corrected = _fmt(getattr(row, "corrected_mean", None), getattr(row, "corrected_std", None))
         if corrected:
             corrected += f" ({int(row.corrected_seeds)} seeds)"
+        published = _fmt(row.published_mean, row.published_std)
+        paper = _fmt(getattr(row, "paper_mean", None), getattr(row, "paper_std", None))
         lines.append(
-            f"| {row.model} | {row.metric} | {_fmt(row.published_mean, row.published_std)} | "
-            f"{_fmt(getattr(row, 'paper_mean', None), getattr(row, 'paper_std', None))} | {corrected} |"
+            f"| {row.model} | {row.metric} | {ARROWS[row.better]} | {published} | {paper} | {corrected} |"
         )
     return "\n".join(lines) + "\n"
 

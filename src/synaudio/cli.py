@@ -161,6 +161,18 @@ def _aggregate(args: argparse.Namespace) -> None:
     print(f"aggregate: {len(args.evaluations)} evaluations -> {args.out}/results.{{csv,json,md}}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from synaudio.report import build
+
+    params = load_params(args.params)
+    made = build.build(params, args.artifacts, args.results, args.out, args.readme)
+    print(
+        f"report: {made['evaluations']} evaluations ({made['runs_found']} with their MLflow runs) -> "
+        f"{args.out}/index.html + {made['files'] - 1} files, {made['bytes'] / 1e6:.1f} MB, "
+        f"in {made['seconds']:.0f} s" + (f"; results table written into {args.readme}" if args.readme else "")
+    )
+
+
 def _verify(args: argparse.Namespace) -> None:
     from synaudio.datasets.store import dataset_digest, load_dataset
 
@@ -313,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("aggregate", _aggregate, "one results table from evaluation JSON files")
     sub.add_argument("evaluations", nargs="+", type=Path)
     sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("report", _report, "tables, figures, audio and index.html (DVC stage report)")
+    sub.add_argument(
+        "--artifacts", type=Path, default=Path("artifacts/syntone"), help="(default: %(default)s)"
+    )
+    sub.add_argument("--results", type=Path, default=Path("artifacts/syntone/results.csv"))
+    sub.add_argument("--out", type=Path, default=Path("reports"), help="(default: %(default)s)")
+    sub.add_argument("--readme", type=Path, help="also write the results table between its markers")
 
     sub = command("verify", _verify, "check dataset directories against their manifests (SHA-256)")
     sub.add_argument("datasets", nargs="+", type=Path)

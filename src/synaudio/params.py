@@ -139,6 +139,24 @@ def _default_models() -> dict[str, AnySpec]:
     }
 
 
+class Traversal(_Section):
+    """Latent traversal: each row varies one dimension over [-span, span] from the same base code."""
+
+    span: float = Field(default=3.0, gt=0)
+    steps: int = Field(default=10, ge=2)
+
+
+class Report(_Section):
+    """The report stage: which clips it shows, how it inverts mels to audio (Griffin-Lim)."""
+
+    seed: int = 0
+    examples: int = Field(default=3, ge=1, le=16)  # held-out clips per figure / audio set
+    prior_samples: int = Field(default=6, ge=1, le=32)
+    traversal: Traversal = Traversal()
+    sweep_dimensions: int = Field(default=3, ge=1)  # audio sweeps along the most active latents
+    griffin_lim_iters: int = Field(default=32, ge=1)
+
+
 class Tracking(_Section):
     """MLflow tracking (see synaudio.tracking)."""
 
@@ -155,6 +173,7 @@ class Params(_Section):
     models: dict[str, AnySpec] = Field(default_factory=_default_models)
     training: Training = Training()
     evaluation: Evaluation = Evaluation()
+    report: Report = Report()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")

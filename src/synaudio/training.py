@@ -200,7 +200,10 @@ def load_backbone(model_dir: Path, latent_dim: int) -> VAEBackbone:
     backbone = VAEBackbone(latent_dim)
     try:
         state = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise UserError(f"cannot load {model_dir / MODEL_FILE} ({exc}); re-run its training stage") from None
-    backbone.load_state_dict(state)
+        backbone.load_state_dict(state)
+    except Exception as exc:  # a damaged pickle raises anything from EOFError to IndexError
+        raise UserError(
+            f"cannot load {model_dir / MODEL_FILE} ({type(exc).__name__}: {exc}); re-run its training stage "
+            "(or check training.latent_dim against the one it was trained with)"
+        ) from None
     return backbone.eval()

@@ -1,0 +1,359 @@
+"""Build reports/: tables, figures, audio, plot data and index.html from the study's outputs.
+
+Reads only what earlier stages wrote - evaluation JSONs, the aggregate table, trained
+models, features and datasets - plus the MLflow database for run ids and training
+curves (an undeclared input: runs are matched by content hash, see provenance.py).
+Everything under reports/syntone/ is written into a temporary directory and swapped in
+whole; index.html is written last, so a failure leaves the previous report intact.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synaudio import aggregate
+from synaudio.atomic import atomic_directory, atomic_write_text
+from synaudio.datasets.store import load_dataset
+from synaudio.errors import UserError
+from synaudio.evaluation import ACTIVE_KL, FACTOR_COLUMNS, FACTOR_KINDS, FACTOR_NAMES, encode
+from synaudio.features import load_features
+from synaudio.metrics.information import tables_for
+from synaudio.params import Params
+from synaudio.report import figures, page, tables
+from synaudio.report.inversion import Inverter, sweep, write_wav
+from synaudio.report.provenance import Provenance, RunRecord, stage_name
+from synaudio.training import SUMMARY_FILE, load_backbone
+
+PROTOCOLS = ("paper", "corrected")
+LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "modularity": "Modularity",
+          "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
+          "dci_informativeness": "DCI informativeness", "explicitness": "explicitness",
+          "probe/waveform": "probe: waveform (accuracy)", "probe/frequency": "probe: frequency (R²)",
+          "probe/amplitude": "probe: amplitude (R²)"}  # fmt: skip
+
+
+@dataclass
+class Evaluated:
+    """One evaluation JSON with the model behind it and the runs that made both."""
+
+    protocol: str
+    model: str
+    seed: int
+    result: dict[str, Any]
+    model_dir: Path
+    training: dict[str, Any]
+    train_run: RunRecord | None = None
+    eval_run: RunRecord | None = None
+
+    @property
+    def stages(self) -> tuple[str, str]:
+        return (stage_name("train", self.protocol, self.model, self.seed),
+                stage_name("evaluate", self.protocol, self.model, self.seed))  # fmt: skip
+
+
+@dataclass
+class ModelMedia:
+    """Per (protocol, model): figure and audio links (relative to reports/)."""
+
+    protocol: str
+    model: str
+    seed: int
+    figures: dict[str, str] = field(default_factory=dict)
+    audio: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+
+class Output:
+    """The staging copy of reports/syntone/: files go in it, links point to their final place."""
+
+    def __init__(self, staging: Path, name: str = "syntone") -> None:
+        self.staging, self.name = staging, name
+
+    def path(self, relative: str) -> Path:
+        target = self.staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def link(self, relative: str) -> str:
+        return f"{self.name}/{relative}"
+
+
+def _evaluations(artifacts: Path, provenance: Provenance) -> list[Evaluated]:
+    found = []
+    for protocol in PROTOCOLS:
+        for path in sorted((artifacts / protocol / "eval").glob("*.json")):
+            result = json.loads(path.read_text())
+            model, seed = result["model"], int(result["seed"])
+            model_dir = artifacts / protocol / "models" / model / f"seed{seed}"
+            summary = model_dir / SUMMARY_FILE
+            if not summary.exists():
+                raise UserError(
+                    f"{path} has no trained model beside it ({summary} is missing); restore it with "
+                    f"dvc checkout {stage_name('train', protocol, model, seed)} or re-run that stage"
+                )
+            item = Evaluated(protocol, model, seed, result, model_dir, json.loads(summary.read_text()))
+            item.train_run = provenance.training(model_dir)
+            item.eval_run = provenance.evaluation(model_dir, result)
+            found.append(item)
+    if not found:
+        raise UserError(f"no evaluation JSON under {artifacts}/*/eval; run dvc repro first")
+    return found
+
+
+def _examples(factors: pd.DataFrame, test_rows: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Held-out clips to show: cycle through the waveforms, random within each."""
+    rng = np.random.default_rng(seed)
+    waveforms = factors["waveform_idx"].to_numpy()[test_rows]
+    kinds = np.unique(waveforms)
+    return np.array([rng.choice(test_rows[waveforms == kinds[i % kinds.size]]) for i in range(count)])
+
+
+def _label(factors: pd.DataFrame, row: int) -> str:
+    clip = factors.iloc[row]
+    return f"{clip['waveform']} {clip['frequency_hz']:.0f} Hz, amplitude {clip['amplitude']:.2f}"
+
+
+@torch.inference_mode()
+def _decode(backbone: Any, codes: np.ndarray) -> np.ndarray:
+    return backbone.decoder(torch.from_numpy(np.asarray(codes, dtype=np.float32)))[:, 0].numpy()
+
+
+class ProtocolInputs:
+    """A protocol's dataset, features, inverter and the example clips shown for it."""
+
+    def __init__(self, artifacts: Path, protocol: str, params: Params) -> None:
+        settings = params.report
+        self.protocol = protocol
+        self.dataset = load_dataset(artifacts / protocol / "dataset")
+        self.features, manifest, split = load_features(artifacts / protocol / "features")
+        self.test_rows = np.sort(split["test"])
+        self.sample_rate = int(self.dataset.manifest["audio"]["sample_rate"])
+        self.inverter = Inverter(manifest, self.sample_rate, settings.griffin_lim_iters, settings.seed)
+        self.examples = _examples(self.dataset.factors, self.test_rows, settings.examples, settings.seed)
+        self.labels = [_label(self.dataset.factors, row) for row in self.examples]
+        self.truth = self.dataset.factors.loc[:, list(FACTOR_COLUMNS)].to_numpy(dtype=np.float64)
+
+    def clip(self, row: int) -> np.ndarray:
+        return np.asarray(self.dataset.waveforms(slice(row, row + 1))[0], dtype=np.float32)
+
+
+def _originals(inputs: ProtocolInputs, out: Output) -> list[tuple[str, str]]:
+    """The example clips as stored, and inverted from their own features (the inversion's floor)."""
+    audio = []
+    for k, row in enumerate(inputs.examples):
+        clip = inputs.clip(row)
+        name = f"audio/{inputs.protocol}/original-{k}.wav"
+        write_wav(out.path(name), clip, inputs.sample_rate)
+        inverted = f"audio/{inputs.protocol}/original-{k}-griffin-lim.wav"
+        write_wav(
+            out.path(inverted), inputs.inverter.waveform(inputs.features[row], clip.size), inputs.sample_rate
+        )
+        audio += [(out.link(name), f"original: {inputs.labels[k]}"),
+                  (out.link(inverted), "the same clip's features, inverted")]  # fmt: skip
+    return audio
+
+
+def _vary(base: np.ndarray, dim: int, values: np.ndarray) -> np.ndarray:
+    """Copies of one base code with only `dim` set to each value. The reference kept earlier
+    rows' edits in place; here every row starts again from the base code."""
+    codes = np.repeat(base[None, :], len(values), axis=0)
+    codes[:, dim] = values
+    return codes
+
+
+def _model_media(
+    item: Evaluated, inputs: ProtocolInputs, params: Params, out: Output
+) -> tuple[ModelMedia, np.ndarray | None]:
+    """Reconstruction, prior-sample and traversal figures plus audio for one trained model;
+    also returns the posterior means of the held-out clips (corrected protocol)."""
+    settings = params.report
+    backbone = load_backbone(item.model_dir, params.training.latent_dim)
+    media = ModelMedia(item.protocol, item.model, item.seed)
+    prefix = f"{item.protocol}/{item.model}"
+    inverter, samples = inputs.inverter, inputs.dataset.audio.shape[1]
+
+    # Held-out means feed the latent-factor information figure (corrected protocol only).
+    means = encode(backbone, inputs.features[inputs.test_rows])[0] if item.protocol == "corrected" else None
+    example_means, _ = encode(backbone, inputs.features[inputs.examples])
+    rebuilt = _decode(backbone, example_means)
+    inverted = [inverter.waveform(image, samples) for image in rebuilt]
+    figures.reconstructions(
+        [inverter.decibels(inputs.features[row]) for row in inputs.examples],
+        [inverter.decibels(image) for image in rebuilt],
+        [inputs.clip(row) for row in inputs.examples], inverted, inputs.labels, inputs.sample_rate,
+        out.path(f"{prefix}/reconstruction.png"),
+    )  # fmt: skip
+    media.figures["reconstruction"] = out.link(f"{prefix}/reconstruction.png")
+    media.audio["reconstruction"] = []
+    for k, audio in enumerate(inverted):
+        name = f"{prefix}/reconstruction-{k}.wav"
+        write_wav(out.path(name), audio, inputs.sample_rate)
+        media.audio["reconstruction"].append((out.link(name), f"reconstruction: {inputs.labels[k]}"))
+
+    generator = torch.Generator().manual_seed(settings.seed)
+    prior = torch.randn(settings.prior_samples, params.training.latent_dim, generator=generator).numpy()
+    figures.mel_strip(
+        [inverter.decibels(image) for image in _decode(backbone, prior)],
+        [f"sample {k + 1}" for k in range(settings.prior_samples)], out.path(f"{prefix}/prior.png"),
+    )  # fmt: skip
+    media.figures["prior"] = out.link(f"{prefix}/prior.png")
+
+    kl = np.asarray(item.result["held_out"]["kl_per_dimension"])
+    order = np.argsort(-kl, kind="stable")
+    values = np.linspace(-settings.traversal.span, settings.traversal.span, settings.traversal.steps)
+    grid = np.stack([_decode(backbone, _vary(example_means[0], dim, values)) for dim in order])
+    figures.traversal(
+        inverter.decibels(grid), [f"z{d} (KL {kl[d]:.2f})" for d in order], values,
+        out.path(f"{prefix}/traversal.png"),
+    )  # fmt: skip
+    media.figures["traversal"] = out.link(f"{prefix}/traversal.png")
+    media.audio["traversal"] = []
+    for rank, dim in enumerate(order[: settings.sweep_dimensions]):
+        if kl[dim] <= ACTIVE_KL:
+            break  # inactive latents decode the same image at every value: nothing to hear
+        name = f"{prefix}/traversal-z{dim}.wav"
+        steps = [inverter.waveform(image, samples) for image in grid[rank]]
+        write_wav(out.path(name), sweep(steps, inputs.sample_rate), inputs.sample_rate)
+        media.audio["traversal"].append(
+            (out.link(name), f"z{dim} from {values[0]:+.0f} to {values[-1]:+.0f}, {len(values)} steps")
+        )
+    return media, means
+
+
+def _information(inputs: ProtocolInputs, means: np.ndarray, bins: int) -> np.ndarray:
+    """I(z_k; factor_j) / H(factor_j) on the held-out posterior means, (factors, latents)."""
+    info = tables_for(inputs.truth[inputs.test_rows], means, "standard", bins=bins, factor_kinds=FACTOR_KINDS)
+    return info.mi / np.maximum(info.h_factors[:, None], 1e-12)
+
+
+def _amplitude_erasure(artifacts: Path, out: Output) -> dict[str, Any]:
+    """One tone at its grid's lowest, middle and highest amplitude through both front-ends."""
+    images, changes, amplitudes, tone_name = {}, {}, [], ""
+    for protocol in PROTOCOLS:
+        dataset = load_dataset(artifacts / protocol / "dataset")
+        features, manifest, _ = load_features(artifacts / protocol / "features")
+        factors = dataset.factors
+        frequency = np.sort(factors["frequency_hz"].unique())[factors["frequency_hz"].nunique() // 4]
+        tone = factors[(factors["waveform_idx"] == 0) & (factors["frequency_hz"] == frequency)]
+        tone = tone.sort_values("amplitude")
+        rows = tone.index.to_numpy()[[0, len(tone) // 2, len(tone) - 1]]
+        inverter = Inverter(manifest, int(dataset.manifest["audio"]["sample_rate"]), 1, 0)
+        images[protocol] = [inverter.decibels(features[row]) for row in rows]
+        changes[protocol] = float(np.abs(features[rows[-1]] - features[rows[0]]).max())
+        amplitudes = [float(a) for a in factors.loc[rows, "amplitude"]]
+        tone_name = f"{tone['waveform'].iloc[0]} at {frequency:.0f} Hz"
+    figures.amplitude_erasure(images["paper"], images["corrected"], amplitudes, changes["paper"],
+                              changes["corrected"], out.path("amplitude-erasure.png"))  # fmt: skip
+    return {"figure": out.link("amplitude-erasure.png"), "tone": tone_name, "amplitudes": amplitudes,
+            "changes": changes}  # fmt: skip
+
+
+def _curves(items: list[Evaluated], provenance: Provenance) -> dict[tuple[str, str, int], pd.DataFrame]:
+    return {
+        (item.model, item.protocol, item.seed): provenance.curves(item.train_run.run_id)
+        for item in items
+        if item.train_run is not None
+    }
+
+
+def _plot_data(items: list[Evaluated], curves: dict[tuple[str, str, int], pd.DataFrame], out: Output) -> None:
+    """CSV files declared as dvc plots: one training curve per run, probe scores per model."""
+    for (model, protocol, seed), frame in curves.items():
+        frame.to_csv(out.path(f"plots/training/{model}-{protocol}-seed{seed}.csv"), index=False,
+                     lineterminator="\n")  # fmt: skip
+    probes = pd.DataFrame(
+        [{"probe": f"{item.model} / {key.removeprefix('probe/')}", "score": value["mean"]}
+         for item in items if item.protocol == "corrected"
+         for key, value in item.result["metrics"].items() if key.startswith("probe/")],
+        columns=["probe", "score"],
+    )  # fmt: skip
+    probes = probes.groupby("probe", sort=False, as_index=False)["score"].mean()
+    probes.to_csv(out.path("plots/probes.csv"), index=False, lineterminator="\n")
+
+
+def _summary_figures(
+    table: pd.DataFrame,
+    items: list[Evaluated],
+    information: dict[str, np.ndarray],
+    curves: dict[tuple[str, str, int], pd.DataFrame],
+    out: Output,
+) -> dict[str, str]:
+    made = {}
+    figures.metric_bars(table, aggregate.PAPER_METRICS, LABELS, out.path("metrics-paper.png"))
+    made["metrics_paper"] = out.link("metrics-paper.png")
+    if table.get("corrected_mean") is not None and table["corrected_mean"].notna().any():
+        extra = [m for m in aggregate.CORRECTED_EXTRA if m in set(table["metric"])]
+        figures.metric_bars(table, extra, LABELS, out.path("metrics-corrected.png"))
+        made["metrics_corrected"] = out.link("metrics-corrected.png")
+    profiles: dict[str, dict[str, list[list[float]]]] = {}
+    for item in items:
+        profiles.setdefault(item.model, {}).setdefault(item.protocol, []).append(
+            item.result["held_out"]["kl_per_dimension"]
+        )
+    figures.kl_profiles(profiles, ACTIVE_KL, out.path("kl-per-dimension.png"))
+    made["kl"] = out.link("kl-per-dimension.png")
+    if curves:
+        figures.training_curves(curves, out.path("training-curves.png"))
+        made["curves"] = out.link("training-curves.png")
+    if information:
+        figures.information_matrices(information, FACTOR_NAMES, out.path("latent-factor-information.png"))
+        made["information"] = out.link("latent-factor-information.png")
+    return made
+
+
+def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Path | None) -> dict[str, Any]:
+    """Write out/syntone/ and out/index.html, and the README's results section."""
+    started = time.perf_counter()  # one process, nothing beside it in `dvc repro`: all cores
+    provenance = Provenance(params.tracking.experiment)
+    items = _evaluations(artifacts, provenance)
+    try:
+        table = pd.read_csv(results)
+    except OSError as exc:
+        raise UserError(f"cannot read {results} ({exc}); run: dvc repro aggregate") from None
+    order = list(dict.fromkeys(table["model"]))
+    items.sort(key=lambda i: (PROTOCOLS.index(i.protocol), order.index(i.model), i.seed))
+    curves = _curves(items, provenance)
+    with atomic_directory(out / "syntone") as staging:
+        output = Output(staging)
+        media: list[ModelMedia] = []
+        originals: dict[str, list[tuple[str, str]]] = {}
+        information: dict[str, np.ndarray] = {}
+        for protocol in PROTOCOLS:
+            first = {}
+            for item in items:
+                if item.protocol == protocol:
+                    first.setdefault(item.model, item)  # the lowest seed: items are sorted
+            if not first:
+                continue
+            inputs = ProtocolInputs(artifacts, protocol, params)
+            originals[protocol] = _originals(inputs, output)
+            for item in first.values():
+                entry, means = _model_media(item, inputs, params, output)
+                media.append(entry)
+                if means is not None:
+                    information[item.model] = _information(inputs, means, params.evaluation.bins)
+        summary = _summary_figures(table, items, information, curves, output)
+        erasure = _amplitude_erasure(artifacts, output)
+        _plot_data(items, curves, output)
+        markdown = tables.markdown(table, items)
+        (staging / "results.md").write_text(markdown)
+        table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
+        html = page.render(table, items, media, originals, summary, erasure, information, provenance, LABELS)
+    atomic_write_text(out / "index.html", html)
+    if readme is not None:
+        tables.patch_readme(readme, markdown)
+    files = [p for p in (out / "syntone").rglob("*") if p.is_file()] + [out / "index.html"]
+    return {
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+        "seconds": time.perf_counter() - started,
+        "runs_found": sum(i.train_run is not None for i in items),
+        "evaluations": len(items),
+    }

@@ -1,0 +1,256 @@
+"""The report's figures (matplotlib, PNG): one function per figure, one shared style.
+
+Every function takes plain arrays or tables and a path; none loads models or files,
+so each figure can be checked on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on CI or in the container
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
+}
+PROTOCOL_COLOURS = {"paper": "#4c72b0", "corrected": "#dd8452", "published": "#222222"}
+MEL_CMAP = "magma"
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    figure.savefig(path, bbox_inches="tight", metadata={"Software": None})  # no version stamp: stable bytes
+    plt.close(figure)
+    return path
+
+
+def _mel(axis: plt.Axes, db: np.ndarray, title: str, vmin: float, vmax: float) -> matplotlib.image.AxesImage:
+    axis.grid(False)
+    axis.set_title(title)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    return axis.imshow(db, origin="lower", aspect="auto", cmap=MEL_CMAP, vmin=vmin, vmax=vmax)
+
+
+def metric_bars(table: pd.DataFrame, metrics: Sequence[str], labels: dict[str, str], path: Path) -> Path:
+    """Per metric: paper-protocol and corrected bars per model, error bars = std, published marked."""
+    models = list(dict.fromkeys(table["model"]))
+    x = np.arange(len(models))
+    rows = math.ceil(len(metrics) / 5)
+    columns = math.ceil(len(metrics) / rows)  # at most 5 panels a row, rows evenly filled
+    with plt.rc_context(STYLE):
+        figure, grid = plt.subplots(
+            rows, columns, figsize=(2.6 * columns, 2.9 * rows), squeeze=False, layout="constrained"
+        )
+        axes = grid.ravel()
+        for axis in axes[len(metrics) :]:
+            axis.set_visible(False)
+        for axis, metric in zip(axes, metrics, strict=False):
+            rows = table[table["metric"] == metric].set_index("model").reindex(models)
+            for offset, protocol in ((-0.2, "paper"), (0.2, "corrected")):
+                if f"{protocol}_mean" not in rows or rows[f"{protocol}_mean"].isna().all():
+                    continue
+                axis.bar(
+                    x + offset, rows[f"{protocol}_mean"], 0.38, yerr=rows[f"{protocol}_std"].fillna(0),
+                    color=PROTOCOL_COLOURS[protocol], capsize=2, label=f"{protocol} protocol",
+                )  # fmt: skip
+            if "published_mean" in rows and rows["published_mean"].notna().any():
+                axis.scatter(
+                    x - 0.2, rows["published_mean"], marker="D", s=22, zorder=3,
+                    color=PROTOCOL_COLOURS["published"], label="published",
+                )  # fmt: skip
+            axis.set_title(labels.get(metric, metric))
+            axis.set_xticks(x, models, rotation=30, ha="right")
+        figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
+        return _save(figure, path)
+
+
+def reconstructions(
+    originals_db: Sequence[np.ndarray],
+    reconstructions_db: Sequence[np.ndarray],
+    original_audio: Sequence[np.ndarray],
+    inverted_audio: Sequence[np.ndarray],
+    labels: Sequence[str],
+    sample_rate: int,
+    path: Path,
+) -> Path:
+    """Rows: held-out clips. Original and reconstructed mel (dB), then 5 ms of both waveforms."""
+    vmax = max(float(np.max(d)) for d in (*originals_db, *reconstructions_db))
+    vmin = min(float(np.min(d)) for d in originals_db)
+    window = round(0.005 * sample_rate)
+    t = np.arange(window) / sample_rate * 1000
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            len(labels), 3, figsize=(10, 2.0 * len(labels)), squeeze=False, layout="constrained",
+            gridspec_kw={"width_ratios": [1, 1, 2.4]},
+        )  # fmt: skip
+        for row, label in enumerate(labels):
+            first = row == 0
+            image = _mel(axes[row][0], originals_db[row], "original" if first else "", vmin, vmax)
+            axes[row][0].set_ylabel(label.replace(", ", "\n"), fontsize=8)
+            _mel(axes[row][1], reconstructions_db[row], "reconstruction" if first else "", vmin, vmax)
+            middle = original_audio[row].size // 2
+            wave = axes[row][2]
+            wave.plot(t, original_audio[row][middle : middle + window], lw=1, label="original audio")
+            wave.plot(t, inverted_audio[row][middle : middle + window], lw=1, alpha=0.8,
+                      label="reconstruction, Griffin-Lim phase")  # fmt: skip
+            wave.set_ylabel("amplitude")
+            if first:
+                wave.set_title("waveform, 5 ms from the middle of the clip")
+                wave.legend(loc="upper right", fontsize=7, ncol=2)
+        axes[-1][2].set_xlabel("ms")
+        figure.colorbar(image, ax=axes[:, 1], label="mel power, dB", shrink=0.9)
+        return _save(figure, path)
+
+
+def mel_strip(images_db: Sequence[np.ndarray], titles: Sequence[str], path: Path) -> Path:
+    """Feature images side by side on one dB scale (decoded prior samples)."""
+    vmax = max(float(np.max(d)) for d in images_db)
+    vmin = min(float(np.min(d)) for d in images_db)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, len(images_db), figsize=(1.4 * len(images_db) + 1, 2.4), squeeze=False)
+        for axis, image, title in zip(axes[0], images_db, titles, strict=True):
+            shown = _mel(axis, image, title, vmin, vmax)
+        figure.colorbar(shown, ax=axes[0], label="dB", shrink=0.9)
+        return _save(figure, path)
+
+
+def traversal(grid_db: np.ndarray, row_labels: Sequence[str], values: np.ndarray, path: Path) -> Path:
+    """(dims, steps, mels, frames) decoded images: row i varies latent i alone from one base code."""
+    dims, steps, mels, frames = grid_db.shape
+    gap = 2
+    canvas = np.full((dims * (mels + gap) - gap, steps * (frames + gap) - gap), np.nan)
+    for i in range(dims):
+        for j in range(steps):  # flipped so that low frequencies sit at the bottom of each cell
+            top, left = i * (mels + gap), j * (frames + gap)
+            canvas[top : top + mels, left : left + frames] = grid_db[i, j][::-1]
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(0.55 * steps + 2, 0.75 * dims + 0.8))
+        axis.grid(False)
+        image = axis.imshow(
+            canvas, origin="upper", aspect="auto", cmap=MEL_CMAP,
+            vmin=np.nanmin(grid_db), vmax=np.nanmax(grid_db), interpolation="nearest",
+        )  # fmt: skip
+        axis.set_yticks([i * (mels + gap) + mels / 2 for i in range(dims)], row_labels)
+        axis.set_xticks(
+            [j * (frames + gap) + frames / 2 for j in range(steps)], [f"{v:+.1f}" for v in values]
+        )
+        axis.set_xlabel("value of the row's latent (all others at the base clip's posterior mean)")
+        figure.colorbar(image, ax=axis, label="dB", shrink=0.8)
+        return _save(figure, path)
+
+
+def kl_profiles(profiles: dict[str, dict[str, list[list[float]]]], threshold: float, path: Path) -> Path:
+    """Per model: KL per latent dimension, sorted, paper (one seed) vs corrected (mean +- std of seeds)."""
+    models = list(profiles)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            1, len(models), figsize=(2.7 * len(models), 2.6), squeeze=False, sharey=True
+        )
+        for axis, model in zip(axes[0], models, strict=True):
+            for offset, protocol in ((-0.2, "paper"), (0.2, "corrected")):
+                seeds = profiles[model].get(protocol)
+                if not seeds:
+                    continue
+                ordered = np.sort(np.asarray(seeds), axis=1)[:, ::-1]
+                x = np.arange(ordered.shape[1]) + 1
+                label = (
+                    "paper protocol" if protocol == "paper" else "corrected protocol, mean +- std of seeds"
+                )
+                axis.bar(
+                    x + offset, ordered.mean(0), 0.38, yerr=ordered.std(0), capsize=2,
+                    color=PROTOCOL_COLOURS[protocol], label=label,
+                )  # fmt: skip
+            axis.axhline(threshold, color="grey", ls="--", lw=0.8)
+            axis.set_yscale("log")
+            axis.set_title(model)
+            axis.set_xlabel("latent, by decreasing KL")
+        axes[0][0].set_ylabel("KL (nats), held-out clips")
+        handles = {}
+        for axis in axes[0]:
+            handles.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
+        figure.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles))
+        return _save(figure, path)
+
+
+def training_curves(curves: dict[tuple[str, str, int], pd.DataFrame], path: Path) -> Path:
+    """Rows: protocols (their losses are scaled differently); columns: models; lines: seeds."""
+    protocols = list(dict.fromkeys(p for _, p, _ in curves))
+    models = list(dict.fromkeys(m for m, _, _ in curves))
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            len(protocols), len(models), figsize=(2.7 * len(models), 2.4 * len(protocols)), squeeze=False,
+            layout="constrained",
+        )  # fmt: skip
+        drawn = {(protocols.index(p), models.index(m)) for m, p, _ in curves}
+        for (row, column), axis in np.ndenumerate(axes):
+            axis.set_visible((row, column) in drawn)
+        for (model, protocol, seed), frame in curves.items():
+            axis = axes[protocols.index(protocol)][models.index(model)]
+            axis.plot(frame["epoch"], frame["loss"], marker=".", lw=1, label=f"seed {seed}",
+                      color=PROTOCOL_COLOURS[protocol], alpha=0.5 + 0.5 / (1 + seed))  # fmt: skip
+            axis.set_title(f"{model}, {protocol}")
+            axis.set_xlabel("epoch")
+        for row, protocol in enumerate(protocols):
+            scale = "batch-summed" if protocol == "paper" else "per-sample"
+            axes[row][0].set_ylabel(f"training loss ({scale})")
+        return _save(figure, path)
+
+
+def amplitude_erasure(
+    paper_db: Sequence[np.ndarray], corrected_db: Sequence[np.ndarray], amplitudes: Sequence[float],
+    paper_change: float, corrected_change: float, path: Path,
+) -> Path:  # fmt: skip
+    """The same tone at several amplitudes through both front-ends: paper inputs are identical."""
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            2, len(amplitudes), figsize=(2.0 * len(amplitudes) + 1.5, 4.6), squeeze=False
+        )
+        for row, (images, name, change) in enumerate(
+            (
+                (paper_db, "paper front-end", paper_change),
+                (corrected_db, "corrected front-end", corrected_change),
+            )
+        ):
+            vmin = min(float(np.min(d)) for d in images)
+            vmax = max(float(np.max(d)) for d in images)
+            for column, (image, amplitude) in enumerate(zip(images, amplitudes, strict=True)):
+                shown = _mel(axes[row][column], image, f"amplitude {amplitude:.2f}", vmin, vmax)
+            axes[row][0].set_ylabel(f"{name}\nmax |change| {change:.3g}")
+            figure.colorbar(shown, ax=axes[row], label="dB", shrink=0.9)
+        return _save(figure, path)
+
+
+def information_matrices(matrices: dict[str, np.ndarray], factor_names: Sequence[str], path: Path) -> Path:
+    """Per model: I(z_k; factor) / H(factor) on held-out posterior means - which latent carries what."""
+    models = list(matrices)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, len(models), figsize=(2.8 * len(models), 2.2), squeeze=False)
+        for axis, model in zip(axes[0], models, strict=True):
+            matrix = matrices[model]
+            axis.grid(False)
+            shown = axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+            axis.set_title(model)
+            axis.set_yticks(range(len(factor_names)), factor_names)
+            axis.set_xticks(range(matrix.shape[1]), [f"z{k}" for k in range(matrix.shape[1])])
+            for (j, k), value in np.ndenumerate(matrix):
+                if value >= 0.1:
+                    axis.text(k, j, f"{value:.1f}", ha="center", va="center", fontsize=6,
+                              color="white" if value > 0.6 else "black")  # fmt: skip
+        figure.colorbar(shown, ax=axes[0], label="normalised mutual information", shrink=0.9)
+        return _save(figure, path)

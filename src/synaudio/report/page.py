@@ -1,0 +1,116 @@
+"""reports/index.html: one self-contained page (relative links only) rendered with Jinja2."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from synaudio import aggregate
+from synaudio.evaluation import FACTOR_NAMES
+from synaudio.report import tables
+from synaudio.report.provenance import Provenance
+
+TEMPLATE = "index.html.j2"
+
+
+def _cell(mean: Any, std: Any) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return ""
+    return f"{mean:.3f} ± {0.0 if std is None or math.isnan(std) else std:.3f}"
+
+
+def _anchor(protocol: str, model: str, seed: int) -> str:
+    return f"run-{protocol}-{model}-{seed}"
+
+
+def _rows(table: pd.DataFrame, items: list[Any], labels: dict[str, str]) -> list[dict[str, Any]]:
+    first: dict[tuple[str, str], str] = {}
+    for item in items:  # sorted by seed: the first one is the lowest
+        first.setdefault((item.protocol, item.model), _anchor(item.protocol, item.model, item.seed))
+    rows = []
+    for record in table.to_dict("records"):
+        seeds = record.get("corrected_seeds")
+        rows.append({
+            "model": record["model"],
+            "metric": labels.get(record["metric"], record["metric"]),
+            "better": aggregate.ARROWS[record["better"]],
+            "published": _cell(record.get("published_mean"), record.get("published_std")),
+            "paper": _cell(record.get("paper_mean"), record.get("paper_std")),
+            "corrected": _cell(record.get("corrected_mean"), record.get("corrected_std")),
+            "seeds": "" if seeds is None or math.isnan(seeds) else int(seeds),
+            "paper_anchor": first.get(("paper", record["model"]), ""),
+            "corrected_anchor": first.get(("corrected", record["model"]), ""),
+        })  # fmt: skip
+    return rows
+
+
+def _provenance(items: list[Any]) -> list[dict[str, Any]]:
+    rows, seen = [], set()
+    for item in items:
+        run = item.train_run or item.eval_run
+        rows.append({
+            "anchor": _anchor(item.protocol, item.model, item.seed),
+            "first": (item.protocol, item.model) not in seen,
+            "protocol": item.protocol, "model": item.model, "seed": item.seed,
+            "stages": item.stages,
+            "train_run": item.train_run.run_id if item.train_run else None,
+            "eval_run": item.eval_run.run_id if item.eval_run else None,
+            "commit": run.commit[:10] if run else None,
+            "dirty": bool(run and run.dirty),
+            "epochs": item.training["epochs"],
+            "seconds": item.training["seconds"],
+            "throughput": item.training.get("samples_per_second"),
+            "resumed": item.training.get("resumed_from_epoch", 0),
+        })  # fmt: skip
+        seen.add((item.protocol, item.model))
+    return rows
+
+
+def _carriers(information: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per model and factor: the latent holding most of it, and how much (normalised MI)."""
+    rows = []
+    for model, matrix in information.items():
+        best = matrix.argmax(axis=1)
+        rows.append({
+            "model": model,
+            "factors": [f"z{k} ({matrix[j, k]:.2f})" for j, k in enumerate(best)],
+        })  # fmt: skip
+    return rows
+
+
+def render(
+    table: pd.DataFrame,
+    items: list[Any],
+    media: list[Any],
+    originals: dict[str, list[tuple[str, str]]],
+    summary: dict[str, str],
+    erasure: dict[str, Any],
+    information: dict[str, np.ndarray],
+    provenance: Provenance,
+    labels: dict[str, str],
+) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a template typo fails the stage instead of leaving a gap
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.get_template(TEMPLATE).render(
+        rows=_rows(table, items, labels),
+        scale={p: tables.scale(items, p) for p in ("paper", "corrected")},
+        settings={p: tables.settings(items, p) for p in ("paper", "corrected")},
+        media=media,
+        originals=originals,
+        summary=summary,
+        erasure=erasure,
+        carriers=_carriers(information),
+        factor_names=FACTOR_NAMES,
+        provenance=_provenance(items),
+        runs_available=provenance.available,
+    )

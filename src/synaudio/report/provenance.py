@@ -1,0 +1,114 @@
+"""Which MLflow run, DVC stage and git commit produced each number and model.
+
+Runs are matched by content, not by name: a training run by the SHA-256 of the model
+file it wrote (tag ``model.sha256``), an evaluation run by that hash plus the metric
+values it logged. A stage DVC restored from its run cache logged nothing, so an
+output can have no run in this checkout's database; the report then says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synaudio.datasets.store import _sha256_file
+from synaudio.tracking import tracking_uri
+from synaudio.training import MODEL_FILE
+
+UI_URL = "http://127.0.0.1:5000"  # `make ui`
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    experiment_id: str
+    commit: str
+    dirty: bool
+
+    @property
+    def ui_link(self) -> str:
+        return f"{UI_URL}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+def stage_name(step: str, protocol: str, model: str, seed: int) -> str:
+    """The dvc.yaml stage that wrote an output, e.g. train_corrected@vae-0."""
+    return f"{step}_{protocol}@{model}-{seed}"
+
+
+class Provenance:
+    """Finished runs of one MLflow experiment, indexed by what they produced."""
+
+    def __init__(self, experiment: str) -> None:
+        self.uri = tracking_uri()
+        self._runs: list[Any] = []
+        database = Path(self.uri.removeprefix("sqlite:///")) if self.uri.startswith("sqlite:///") else None
+        if database is not None and not database.exists():
+            return  # a fresh clone: no runs here (and don't create an empty database)
+        import mlflow
+
+        mlflow.set_tracking_uri(self.uri)
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            return
+        self._runs = mlflow.search_runs(
+            experiment_ids=[found.experiment_id],
+            filter_string="attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            output_format="list",
+        )
+
+    @property
+    def available(self) -> bool:
+        return bool(self._runs)
+
+    def _record(self, run: Any) -> RunRecord:
+        tags = run.data.tags
+        return RunRecord(
+            run_id=run.info.run_id,
+            experiment_id=run.info.experiment_id,
+            commit=tags.get("git.commit", "unknown"),
+            dirty=tags.get("git.dirty") == "true",
+        )
+
+    def _with_model(self, stage: str, model_dir: Path) -> list[Any]:
+        path = model_dir / MODEL_FILE
+        if not path.exists():
+            return []
+        digest = _sha256_file(path)
+        return [
+            run
+            for run in self._runs
+            if run.data.tags.get("synaudio.stage") == stage and run.data.tags.get("model.sha256") == digest
+        ]
+
+    def training(self, model_dir: Path) -> RunRecord | None:
+        """The newest finished training run that wrote exactly this model file."""
+        runs = self._with_model("train", model_dir)
+        return self._record(runs[0]) if runs else None
+
+    def evaluation(self, model_dir: Path, result: dict[str, Any]) -> RunRecord | None:
+        """The evaluation run of this model whose logged metrics equal `result`'s."""
+        expected = {k.replace("/", "."): v["mean"] for k, v in result["metrics"].items()}
+        for run in self._with_model("evaluate", model_dir):
+            logged = run.data.metrics
+            if all(k in logged and math.isclose(logged[k], v, abs_tol=1e-9) for k, v in expected.items()):
+                return self._record(run)
+        return None
+
+    def curves(self, run_id: str) -> pd.DataFrame:
+        """Per-epoch training losses of a run: columns epoch (1-based) and train/* values."""
+        from mlflow import MlflowClient
+
+        client = MlflowClient(self.uri)
+        run = client.get_run(run_id)
+        columns: dict[str, pd.Series] = {}
+        for key in sorted(k for k in run.data.metrics if k.startswith("train/")):
+            history = client.get_metric_history(run_id, key)
+            columns[key.removeprefix("train/")] = pd.Series({m.step: m.value for m in history})
+        frame = pd.DataFrame(columns).sort_index().reset_index(drop=True)
+        frame.insert(0, "epoch", range(1, len(frame) + 1))
+        return frame

@@ -1,0 +1,133 @@
+"""The report stage: what it computes, what it writes, and what a reader's browser shows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from synaudio.features import frame_max_normalise, mel_transform, to_db
+from synaudio.params import Features
+from synaudio.report.build import LABELS, _vary
+from synaudio.report.inversion import Inverter
+from synaudio.report.tables import BEGIN, END, patch_readme
+from tests.browser import inspect_page
+from tests.conftest import REPO, TINY, dvc
+
+FACTORS = ("waveform", "frequency", "amplitude")
+PAGE_LIMIT = 15_000_000  # bytes: HTML + figures + audio
+
+
+def test_every_traversal_row_starts_from_the_same_base_code() -> None:
+    base = np.array([0.5, -1.0, 2.0])
+    values = np.linspace(-3, 3, 5)
+    for dim in range(3):
+        codes = _vary(base, dim, values)
+        np.testing.assert_array_equal(codes[:, dim], values)
+        np.testing.assert_array_equal(
+            np.delete(codes, dim, axis=1), np.delete(np.tile(base, (5, 1)), dim, axis=1)
+        )
+    assert base.tolist() == [0.5, -1.0, 2.0]  # the base itself is never edited (the reference's bug)
+
+
+@pytest.mark.parametrize("protocol", ["paper", "corrected"])
+def test_griffin_lim_audio_keeps_the_tone_pitch(protocol: str) -> None:
+    spec, rate, frequency = Features(), 16000, 1000.0
+    tone = torch.sin(2 * torch.pi * frequency * torch.arange(rate) / rate) * 0.5
+    power = mel_transform(spec, rate)(tone)
+    peak = float(to_db(power).max())  # as the features stage does over a training split
+    normalisation = {"db_floor": peak - spec.top_db, "db_peak": peak}
+    features = (
+        frame_max_normalise(power)
+        if protocol == "paper"
+        else (to_db(power).clamp(peak - spec.top_db, peak) - (peak - spec.top_db)) / spec.top_db
+    )
+    manifest = {"protocol": protocol, "front_end": spec.model_dump(), "normalisation": normalisation}
+    audio = Inverter(manifest, rate, iters=32, seed=0).waveform(features.numpy(), rate)
+    assert audio.shape == (rate,) and audio.dtype == np.float32 and np.abs(audio).max() <= 1.0
+    strongest = np.argmax(np.abs(np.fft.rfft(audio))) * rate / audio.size
+    assert abs(strongest - frequency) < 0.03 * frequency  # mel bands near 1 kHz are ~30 Hz wide
+    if protocol == "corrected":  # the level survives: within a factor 2 of the original's RMS
+        assert 0.5 < np.sqrt(np.mean(audio**2)) / np.sqrt(np.mean(tone.numpy() ** 2)) < 2.0
+
+
+def test_the_readme_section_is_replaced_and_nothing_else(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{BEGIN}\nold table\n{END}\nafter\n")
+    patch_readme(readme, "| new | table |\n")
+    assert readme.read_text() == f"# title\n\nbefore\n{BEGIN}\n| new | table |\n{END}\nafter\n"
+    readme.write_text("no markers here\n")
+    with pytest.raises(Exception, match="results:syntone"):
+        patch_readme(readme, "x")
+    assert readme.read_text() == "no markers here\n"
+
+
+def _check_page(page: Path, screenshot: Path) -> dict:
+    seen = inspect_page(page, screenshot)
+    assert seen["errors"] == [], seen["errors"]
+    assert seen["images"], "the page shows no figure"
+    assert [image["src"] for image in seen["images"] if image["width"] <= 0] == []
+    assert seen["audio"], "the page has no audio player"
+    assert [a["src"] for a in seen["audio"] if not a["duration"] > 0] == []
+    for link in seen["links"]:
+        if link.startswith("#"):
+            assert link[1:] in seen["anchors"], f"dangling anchor {link}"
+        else:
+            assert "://" not in link, f"{link}: the page must be self-contained"
+            assert (page.parent / link).is_file(), f"broken link {link}"
+    table = pd.read_csv(page.parent / "syntone" / "results.csv")
+    expected = [
+        [model, LABELS.get(metric, metric)] for model, metric in zip(table.model, table.metric, strict=True)
+    ]
+    assert seen["rows"] == expected
+    assert screenshot.stat().st_size > 10_000
+    return seen
+
+
+def test_the_committed_report_loads_in_a_browser(tmp_path: Path) -> None:
+    page = REPO / "reports" / "index.html"
+    seen = _check_page(page, tmp_path / "committed.png")
+    models = {row[0] for row in seen["rows"]}
+    assert models == {"vae", "beta_vae", "factor_vae", "beta_tcvae"}
+    files = [path for path in (REPO / "reports" / "syntone").rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in [page, *files]) <= PAGE_LIMIT
+
+
+def test_the_pipeline_report_shows_every_run_and_fills_the_readme(
+    reproduced: Path, tmp_path: Path, tracking_uri: str
+) -> None:
+    page = reproduced / "reports" / "index.html"
+    seen = _check_page(page, tmp_path / "tiny.png")
+    assert {row[0] for row in seen["rows"]} == set(TINY["training"]["models"])
+    html = page.read_text()
+    assert html.count('<tr id="run-') == 2 + 4  # paper: 2 models x 1 seed; corrected: 2 x 2
+    assert "holds none of these runs" not in html  # every run found in the session's MLflow database
+    readme = (reproduced / "README.md").read_text()
+    section = readme[readme.index(BEGIN) : readme.index(END)]
+    assert "| factor_vae | mig | ↑ |" in section and "(2 seeds)" in section
+    for curve in ("vae-paper-seed0", "factor_vae-corrected-seed1"):
+        frame = pd.read_csv(reproduced / "reports" / "syntone" / "plots" / "training" / f"{curve}.csv")
+        assert frame["epoch"].tolist() == [1, 2] and frame["loss"].notna().all()
+    plots = json.loads(dvc(reproduced, "plots", "show", "--json", tracking_uri=tracking_uri).stdout)["data"]
+    assert len([name for name in plots if "/plots/training/" in name]) == 6
+    probes = plots["reports/syntone/plots/probes.csv"][0]["content"]["data"]["values"]
+    assert {row["probe"] for row in probes} == {f"{m} / {f}" for m in ("vae", "factor_vae") for f in FACTORS}
+
+
+def test_a_failed_report_keeps_the_previous_one(reproduced: Path, tmp_path: Path, cli) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(reproduced, project, symlinks=True)
+    before = {p: p.read_bytes() for p in (project / "reports").rglob("*") if p.is_file()}
+    model = project / "artifacts" / "syntone" / "corrected" / "models" / "vae" / "seed0" / "model.pt"
+    model.unlink()
+    model.write_bytes(b"truncated")
+    result = cli("report", "--readme", "README.md", cwd=project)
+    assert result.returncode == 2
+    assert "model.pt" in result.stderr and "re-run its training stage" in result.stderr
+    after = {p: p.read_bytes() for p in (project / "reports").rglob("*") if p.is_file()}
+    assert after == before
