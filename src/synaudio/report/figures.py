@@ -62,16 +62,21 @@ def metric_bars(table: pd.DataFrame, metrics: Sequence[str], labels: dict[str, s
             axis.set_visible(False)
         for axis, metric in zip(axes, metrics, strict=False):
             rows = table[table["metric"] == metric].set_index("model").reindex(models)
-            for offset, protocol in ((-0.2, "paper"), (0.2, "corrected")):
-                if f"{protocol}_mean" not in rows or rows[f"{protocol}_mean"].isna().all():
-                    continue
+            shown = [
+                p for p in ("paper", "corrected") if f"{p}_mean" in rows and rows[f"{p}_mean"].notna().any()
+            ]
+            width = 0.76 / max(len(shown), 1)
+            for index, protocol in enumerate(shown):
+                offset = (index - (len(shown) - 1) / 2) * width
                 axis.bar(
-                    x + offset, rows[f"{protocol}_mean"], 0.38, yerr=rows[f"{protocol}_std"].fillna(0),
-                    color=PROTOCOL_COLOURS[protocol], capsize=2, label=f"{protocol} protocol",
+                    x + offset, rows[f"{protocol}_mean"], width * 0.95,
+                    yerr=rows[f"{protocol}_std"].fillna(0), capsize=2,
+                    color=PROTOCOL_COLOURS[protocol], label=f"{protocol} protocol",
                 )  # fmt: skip
             if "published_mean" in rows and rows["published_mean"].notna().any():
+                beside = width / 2 if len(shown) == 2 else 0  # on the paper-protocol bar
                 axis.scatter(
-                    x - 0.2, rows["published_mean"], marker="D", s=22, zorder=3,
+                    x - beside, rows["published_mean"], marker="D", s=22, zorder=3,
                     color=PROTOCOL_COLOURS["published"], label="published",
                 )  # fmt: skip
             axis.set_title(labels.get(metric, metric))
@@ -184,7 +189,7 @@ def kl_profiles(profiles: dict[str, dict[str, list[list[float]]]], threshold: fl
         handles = {}
         for axis in axes[0]:
             handles.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
-        figure.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles))
+        axes[0][-1].legend(handles.values(), handles.keys(), loc="upper right", fontsize=7)
         return _save(figure, path)
 
 
