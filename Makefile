@@ -11,7 +11,8 @@ VENV ?= .venv
 VENV_DIR := $(abspath $(VENV))
 LOCK := requirements.lock
 # chromium: the browser test of reports/index.html (driven by Playwright's Python package)
-SYSTEM_PACKAGES := git chromium
+# espeak-ng, sox: SynSpeech's speech engine and resampler
+SYSTEM_PACKAGES := git chromium espeak-ng sox
 # The stamps change when the lock (or the checkout's path / pyproject) changes, so
 # `make install` is a no-op until then and re-installs exactly when needed.
 DEPS_STAMP := $(VENV_DIR)/.deps-$(shell cat $(LOCK) | sha256sum | cut -c1-16)
@@ -24,7 +25,7 @@ UI_PORT ?= 5000
 IMAGE ?= synaudio:0.1.0
 PYTEST_ARGS ?=
 
-.PHONY: help install system-packages test test-slow lint all quick report ui bench lock \
+.PHONY: help install system-packages data test test-slow lint all quick report ui bench lock \
         docker-build docker-run clean
 
 help: ## list the targets (this text)
@@ -56,6 +57,15 @@ $(PKG_STAMP): $(DEPS_STAMP) pyproject.toml
 	$(VENV_DIR)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	synaudio doctor
 	touch $@
+
+data: install ## restore data/ (SynSpeech's voice bank): dvc pull, else rebuild it and check it against data.dvc
+	@if dvc pull -q data.dvc 2>/dev/null; then echo "data: pulled from the DVC remote"; else \
+	  echo "data: no DVC remote answered; rebuilding data/ from params.yaml (synspeech.voicebank)"; \
+	  synaudio voicebank --out data; \
+	  if ! dvc status -q data.dvc; then \
+	    echo "error: the rebuilt data/ differs from the hash pinned in data.dvc (different params or" \
+	      "espeak-ng version: $$(espeak-ng --version | head -c 40)); see 'dvc status data.dvc'" >&2; exit 1; \
+	  fi; echo "data: rebuilt, and it matches data.dvc"; fi
 
 lock: ## re-resolve pyproject's dependencies (+dev) into requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

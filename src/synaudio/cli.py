@@ -161,6 +161,17 @@ def _aggregate(args: argparse.Namespace) -> None:
     print(f"aggregate: {len(args.evaluations)} evaluations -> {args.out}/results.{{csv,json,md}}")
 
 
+def _voicebank(args: argparse.Namespace) -> None:
+    from synaudio.synspeech import voicebank
+
+    params = load_params(args.params)
+    manifest = voicebank.build(params.synspeech.voicebank, args.out)
+    print(
+        f"voicebank: {manifest['speakers']} speakers x {len(manifest['voice_kinds'])} voice kinds, "
+        f"{manifest['texts']} texts ({manifest['espeak_ng']}) -> {args.out}"
+    )
+
+
 def _report(args: argparse.Namespace) -> None:
     from synaudio.report import build
 
@@ -325,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("aggregate", _aggregate, "one results table from evaluation JSON files")
     sub.add_argument("evaluations", nargs="+", type=Path)
     sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("voicebank", _voicebank, "build SynSpeech's voice bank (data/, pinned by data.dvc)")
+    sub.add_argument("--out", type=Path, default=Path("data"), help="(default: %(default)s)")
 
     sub = command("report", _report, "tables, figures, audio and index.html (DVC stage report)")
     sub.add_argument(

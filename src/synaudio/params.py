@@ -139,6 +139,27 @@ def _default_models() -> dict[str, AnySpec]:
     }
 
 
+class VoiceBank(_Section):
+    """SynSpeech's speakers, drawn from `seed`, alternating female / male: 250 cover the
+    Large version's 249 (Small and Medium take the first 50 / 25). espeak-ng finds at
+    most 349 voices per data directory."""
+
+    seed: int = 0
+    speakers: int = Field(default=250, ge=2, le=349)
+
+    @model_validator(mode="after")
+    def _balanced(self) -> VoiceBank:
+        if self.speakers % 2:
+            raise _invalid("speakers", f"{self.speakers} is odd: speakers alternate female / male")
+        return self
+
+
+class SynSpeech(_Section):
+    """SynSpeech built offline (SYNSPEECH.md)."""
+
+    voicebank: VoiceBank = VoiceBank()
+
+
 class Traversal(_Section):
     """Latent traversal: each row varies one dimension over [-span, span] from the same base code."""
 
@@ -174,6 +195,7 @@ class Params(_Section):
     training: Training = Training()
     evaluation: Evaluation = Evaluation()
     report: Report = Report()
+    synspeech: SynSpeech = SynSpeech()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")

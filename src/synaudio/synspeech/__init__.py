@@ -1,0 +1,1 @@
+"""SynSpeech, built offline: espeak-ng speakers with known voice parameters (SYNSPEECH.md)."""
