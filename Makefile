@@ -59,13 +59,16 @@ $(PKG_STAMP): $(DEPS_STAMP) pyproject.toml
 	touch $@
 
 data: install ## restore data/ (SynSpeech's voice bank): dvc pull, else rebuild it and check it against data.dvc
-	@if dvc pull -q data.dvc 2>/dev/null; then echo "data: pulled from the DVC remote"; else \
+	@if dvc pull -q data.dvc 2>/dev/null; then echo "data: restored by dvc pull (a remote or the local cache)"; else \
 	  echo "data: no DVC remote answered; rebuilding data/ from params.yaml (synspeech.voicebank)"; \
 	  synaudio voicebank --out data; \
-	  if ! dvc status -q data.dvc; then \
-	    echo "error: the rebuilt data/ differs from the hash pinned in data.dvc (different params or" \
-	      "espeak-ng version: $$(espeak-ng --version | head -c 40)); see 'dvc status data.dvc'" >&2; exit 1; \
-	  fi; echo "data: rebuilt, and it matches data.dvc"; fi
+	  dvc add -q data; \
+	  if ! git diff --quiet -- data.dvc; then \
+	    git checkout -- data.dvc; \
+	    echo "error: the rebuilt data/ differs from the hash pinned in data.dvc (other" \
+	      "synspeech.voicebank params, or another espeak-ng than $$(espeak-ng --version | cut -c1-40))" >&2; \
+	    exit 1; \
+	  fi; echo "data: rebuilt; it matches the hash pinned in data.dvc"; fi
 
 lock: ## re-resolve pyproject's dependencies (+dev) into requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
