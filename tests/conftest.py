@@ -32,6 +32,15 @@ TINY: dict[str, Any] = {
     "training": {"models": ["vae", "factor_vae"], "batch_size": 8, "epochs": 2, "corrected_seeds": [0, 1]},
     "evaluation": {"paper_repeats": 2},
     "tracking": {"experiment": "tests"},
+    "synspeech": {
+        "voicebank": {"seed": 0, "speakers": 4},
+        "versions": {
+            "small": {"speakers": 2, "texts": 2, "styles": ["default"]},
+            "medium": {"speakers": 2, "texts": 2, "styles": ["default", "whispering"]},
+            "large": {"speakers": 4, "texts": 2, "styles": ["sad"]},
+        },
+        "chunk_clips": 4,
+    },  # 20 clips in all; a voice bank of 4 speakers built into each project copy
 }
 
 
@@ -98,6 +107,8 @@ def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     (dest / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
     (dest / "params.yaml").write_text(full_params_yaml(params))
     git(dest, "init", "-q", "-b", "main")
+    subprocess.run([BIN / "synaudio", "voicebank", "--out", "data"], cwd=dest, check=True, capture_output=True)
+    subprocess.run([BIN / "dvc", "add", "-q", "data"], cwd=dest, check=True, capture_output=True)
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "project")
     return dest

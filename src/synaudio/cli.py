@@ -172,6 +172,25 @@ def _voicebank(args: argparse.Namespace) -> None:
     )
 
 
+def _synspeech(args: argparse.Namespace) -> None:
+    from synaudio.synspeech import generate
+
+    params = load_params(args.params)
+    if args.version not in params.synspeech.versions:
+        raise UserError(
+            f"--version {args.version}: no such block under synspeech.versions "
+            f"({sorted(params.synspeech.versions)})"
+        )
+    started = time.perf_counter()
+    manifest = generate.build(args.bank, params.synspeech, args.version, args.out)
+    seconds = time.perf_counter() - started
+    clips, samples = manifest["audio"]["shape"]
+    print(
+        f"synspeech/{args.version}: {clips} clips of {samples / generate.SAMPLE_RATE:.1f} s -> {args.out} "
+        f"in {seconds:.0f} s ({clips / seconds:.1f} clips/s)"
+    )
+
+
 def _report(args: argparse.Namespace) -> None:
     from synaudio.report import build
 
@@ -339,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("voicebank", _voicebank, "build SynSpeech's voice bank (data/, pinned by data.dvc)")
     sub.add_argument("--out", type=Path, default=Path("data"), help="(default: %(default)s)")
+
+    sub = command("synspeech", _synspeech, "speak one SynSpeech version (DVC stage synspeech@<version>)")
+    sub.add_argument("--version", required=True, help="a block of synspeech.versions (small, medium, large)")
+    sub.add_argument("--bank", type=Path, default=Path("data"), help="the voice bank (default: %(default)s)")
+    sub.add_argument("--out", type=Path, required=True, help="dataset directory to (re)write")
 
     sub = command("report", _report, "tables, figures, audio and index.html (DVC stage report)")
     sub.add_argument(

@@ -154,10 +154,49 @@ class VoiceBank(_Section):
         return self
 
 
+STYLE_NAMES = ("default", "friendly", "sad", "whispering")
+
+
+class SpeechVersion(_Section):
+    """One grid: the first `speakers` of the bank x `texts` of its 500 x `styles`."""
+
+    speakers: int = Field(ge=1, le=349)
+    texts: int = Field(ge=1, le=500)
+    styles: list[Literal["default", "friendly", "sad", "whispering"]] = Field(min_length=1)
+
+    @property
+    def n_clips(self) -> int:
+        return self.speakers * self.texts * len(self.styles)
+
+
+def _default_versions() -> dict[str, SpeechVersion]:
+    styles = list(STYLE_NAMES)
+    return {
+        "small": SpeechVersion(speakers=50, texts=500, styles=["default"]),
+        "medium": SpeechVersion(speakers=25, texts=500, styles=styles),
+        "large": SpeechVersion(speakers=249, texts=110, styles=styles),
+    }
+
+
 class SynSpeech(_Section):
-    """SynSpeech built offline (SYNSPEECH.md)."""
+    """SynSpeech built offline (SYNSPEECH.md): the voice bank and the versions spoken with it."""
 
     voicebank: VoiceBank = VoiceBank()
+    versions: dict[str, SpeechVersion] = Field(default_factory=_default_versions)
+    clip_seconds: float = Field(default=3.5, gt=0, le=30)
+    text_seed: int = 0  # which texts a version with fewer than 500 takes
+    workers: int = Field(default=2, ge=1)  # synthesis processes; the bytes do not depend on it
+    chunk_clips: int = Field(default=500, ge=1)  # resumable unit of an interrupted generation
+
+    @model_validator(mode="after")
+    def _fits_the_bank(self) -> SynSpeech:
+        for name, version in self.versions.items():
+            if version.speakers > self.voicebank.speakers:
+                raise _invalid(
+                    f"versions.{name}.speakers",
+                    f"{version.speakers} exceeds the voice bank's {self.voicebank.speakers} speakers",
+                )
+        return self
 
 
 class Traversal(_Section):
