@@ -107,8 +107,8 @@ def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     (dest / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
     (dest / "params.yaml").write_text(full_params_yaml(params))
     git(dest, "init", "-q", "-b", "main")
-    subprocess.run([BIN / "synaudio", "voicebank", "--out", "data"], cwd=dest, check=True, capture_output=True)
-    subprocess.run([BIN / "dvc", "add", "-q", "data"], cwd=dest, check=True, capture_output=True)
+    for command in (["synaudio", "voicebank", "--out", "data"], ["dvc", "add", "-q", "data"]):
+        subprocess.run([BIN / command[0], *command[1:]], cwd=dest, check=True, capture_output=True)
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "project")
     return dest
