@@ -20,7 +20,8 @@ PIPELINE = (
     "train_paper@vae-0", "train_paper@factor_vae-0", "evaluate_paper@vae-0", "evaluate_paper@factor_vae-0",
     *(f"{stage}@{model}-{seed}" for stage in ("train_corrected", "evaluate_corrected")
       for model in ("vae", "factor_vae") for seed in (0, 1)),
-    "aggregate", "report", "synspeech@small", "synspeech@medium", "synspeech@large",
+    "aggregate", "report", *(f"{stage}@{v}" for stage in ("synspeech", "synspeech_checks")
+                             for v in ("small", "medium", "large")),
 )  # fmt: skip
 
 

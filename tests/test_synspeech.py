@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from synaudio.datasets.store import load_dataset
+from synaudio.errors import UserError
 from synaudio.params import SynSpeech, VoiceBank
-from synaudio.synspeech import generate
+from synaudio.synspeech import checks, generate
 from synaudio.synspeech.voicebank import build as build_bank
 
 STYLES = ["default", "friendly", "sad", "whispering"]
@@ -84,3 +86,17 @@ def test_an_interrupted_generation_resumes_at_the_first_unfinished_chunk(
     monkeypatch.setattr(generate, "_fit", real_fit)
     resumed = generate.build(bank, _spec(), "tiny", out)
     assert resumed["files"] == clean["files"] and not parts.exists()
+
+
+def test_checks_pass_on_good_audio_and_name_a_silent_clip(bank: Path, tmp_path: Path) -> None:
+    generate.build(bank, _spec(), "tiny", tmp_path / "tiny")
+    report = checks.check(tmp_path / "tiny", tmp_path / "checks.json")
+    assert set(report["violations"].values()) == {0}
+    assert report["whisper_voiced_fraction_max"] <= checks.WHISPER_VOICED
+    assert 0.9 <= report["f0_over_base_pitch"]["median"] <= 1.6
+    audio = np.load(tmp_path / "tiny" / "audio.npy", mmap_mode="r+")
+    audio[5] = 0  # a speaker variant that produced silence
+    audio.flush()
+    with pytest.raises(UserError, match="silent"):
+        checks.check(tmp_path / "tiny", tmp_path / "checks.json")
+    assert json.loads((tmp_path / "checks.json").read_text())["examples"]["silent"] == [5]

@@ -191,6 +191,14 @@ def _synspeech(args: argparse.Namespace) -> None:
     )
 
 
+def _synspeech_checks(args: argparse.Namespace) -> None:
+    from synaudio.synspeech import checks
+
+    report = checks.check(args.dataset, args.out)
+    timing = report["seconds_by_style"]
+    print(f"synspeech checks: {report['clips']} clips pass; seconds by style {timing} -> {args.out}")
+
+
 def _report(args: argparse.Namespace) -> None:
     from synaudio.report import build
 
@@ -363,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--version", required=True, help="a block of synspeech.versions (small, medium, large)")
     sub.add_argument("--bank", type=Path, default=Path("data"), help="the voice bank (default: %(default)s)")
     sub.add_argument("--out", type=Path, required=True, help="dataset directory to (re)write")
+
+    sub = command("synspeech-checks", _synspeech_checks, "check a SynSpeech version's audio (DVC metrics)")
+    sub.add_argument("--dataset", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True, help="JSON of measurements and violations")
 
     sub = command("report", _report, "tables, figures, audio and index.html (DVC stage report)")
     sub.add_argument(

@@ -33,10 +33,10 @@ from synaudio.synspeech.voicebank import SPEAKERS, TEXTS
 
 SAMPLE_RATE = 16000
 STYLES: dict[str, dict[str, Any]] = {
-    "default": {"voice": "normal", "rate": 165, "pitch": 50, "amplitude": 100, "gap": 1},
-    "friendly": {"voice": "normal", "rate": 185, "pitch": 68, "amplitude": 110, "gap": 0},
-    "sad": {"voice": "normal", "rate": 135, "pitch": 32, "amplitude": 75, "gap": 3},
-    "whispering": {"voice": "whisper", "rate": 150, "pitch": 50, "amplitude": 130, "gap": 2},
+    "default": {"voice": "normal", "rate": 165, "pitch": 50, "amplitude": 60, "gap": 1},
+    "friendly": {"voice": "normal", "rate": 185, "pitch": 68, "amplitude": 66, "gap": 0},
+    "sad": {"voice": "normal", "rate": 135, "pitch": 32, "amplitude": 45, "gap": 3},
+    "whispering": {"voice": "whisper", "rate": 150, "pitch": 50, "amplitude": 150, "gap": 2},
 }
 
 
