@@ -173,6 +173,8 @@ def _voicebank(args: argparse.Namespace) -> None:
 
 
 def _synspeech(args: argparse.Namespace) -> None:
+    from synaudio import tracking
+    from synaudio.datasets.store import dataset_digest
     from synaudio.synspeech import generate
 
     params = load_params(args.params)
@@ -182,9 +184,15 @@ def _synspeech(args: argparse.Namespace) -> None:
             f"({sorted(params.synspeech.versions)})"
         )
     started = time.perf_counter()
-    manifest = generate.build(args.bank, params.synspeech, args.version, args.out)
-    seconds = time.perf_counter() - started
-    clips, samples = manifest["audio"]["shape"]
+    with tracking.tracked_run(params, "synspeech", f"synspeech/{args.version}") as run:
+        manifest = generate.build(args.bank, params.synspeech, args.version, args.out)
+        seconds = time.perf_counter() - started
+        clips, samples = manifest["audio"]["shape"]
+        if run is not None:
+            import mlflow
+
+            mlflow.log_metrics({"clips": clips, "seconds": seconds, "clips_per_second": clips / seconds})
+            tracking.log_dataset(args.out, manifest, dataset_digest(manifest), "synspeech", "output")
     print(
         f"synspeech/{args.version}: {clips} clips of {samples / generate.SAMPLE_RATE:.1f} s -> {args.out} "
         f"in {seconds:.0f} s ({clips / seconds:.1f} clips/s)"
