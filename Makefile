@@ -115,6 +115,7 @@ bench: install ## measure speed and memory against the targets in the issues
 	python bench/syntone_bench.py
 	python bench/metrics_bench.py
 	python bench/training_bench.py
+	python bench/synspeech_bench.py
 	python bench/report_bench.py
 	python bench/dvc_noop_bench.py
 
