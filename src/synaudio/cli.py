@@ -316,10 +316,13 @@ def _doctor(args: argparse.Namespace) -> None:
         raise UserError(
             f"missing system tools: {' '.join(missing)}; run `make install` (as root) to add them"
         )
+    from synaudio.synspeech.engine import espeak_info
+
+    espeak, _ = espeak_info()  # SynSpeech's engine: names the Debian packages when missing
     cuda = torch.cuda.is_available()
     print(
         f"ok: python {platform.python_version()}, torch {torch.__version__}, torchaudio "
-        f"{torchaudio.__version__} (mel {shape[0]}x{shape[1]}), CUDA {'yes' if cuda else 'no'}"
+        f"{torchaudio.__version__} (mel {shape[0]}x{shape[1]}), CUDA {'yes' if cuda else 'no'}, {espeak}"
     )
 
 
