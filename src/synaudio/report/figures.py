@@ -245,13 +245,17 @@ def information_matrices(matrices: dict[str, np.ndarray], factor_names: Sequence
     """Per model: I(z_k; factor) / H(factor) on held-out posterior means - which latent carries what."""
     models = list(matrices)
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(1, len(models), figsize=(2.8 * len(models), 2.2), squeeze=False)
+        figure, axes = plt.subplots(
+            1, len(models), figsize=(2.6 * len(models) + 1.5, 2.3), squeeze=False, sharey=True,
+            layout="constrained",
+        )  # fmt: skip
         for axis, model in zip(axes[0], models, strict=True):
             matrix = matrices[model]
             axis.grid(False)
             shown = axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1, aspect="auto")
             axis.set_title(model)
             axis.set_yticks(range(len(factor_names)), factor_names)
+            axis.tick_params(axis="y", labelleft=axis is axes[0][0])
             axis.set_xticks(range(matrix.shape[1]), [f"z{k}" for k in range(matrix.shape[1])])
             for (j, k), value in np.ndenumerate(matrix):
                 if value >= 0.1:
