@@ -28,7 +28,7 @@ from tqdm import tqdm
 from synaudio.datasets.store import INT16_SCALE, write_dataset
 from synaudio.errors import UserError
 from synaudio.params import SynSpeech
-from synaudio.synspeech.engine import espeak_info, require_tools
+from synaudio.synspeech.engine import espeak_info
 from synaudio.synspeech.voicebank import SPEAKERS, TEXTS
 
 SAMPLE_RATE = 16000
@@ -119,8 +119,7 @@ def _chunks(
 
 def build(bank: Path, spec: SynSpeech, version: str, out_dir: Path) -> dict[str, Any]:
     """Synthesise one version into a dataset directory (store format, int16)."""
-    require_tools()
-    espeak, _ = espeak_info()
+    espeak, _ = espeak_info()  # also names the Debian packages when a tool is missing
     sox = subprocess.run(["sox", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     clips = grid(bank, spec, version)
     length = round(spec.clip_seconds * SAMPLE_RATE)
