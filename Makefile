@@ -103,9 +103,9 @@ quick: install ## the same stages on the reduced grid of params.quick.yaml (a te
 	@echo "quick: results are a DVC experiment (workspace untouched): 'dvc exp show' compares it," \
 	  "'dvc exp apply <name>' brings its outputs, table and report (reports/index.html) here."
 
-report: install ## rebuild reports/ (tables, figures, audio, index.html) from existing results
-	dvc repro --single-item report
-	@echo "report: open reports/index.html; 'make ui' shows the MLflow runs it names"
+report: install ## rebuild reports/ (tables, figures, audio, index.html, speech.html) from existing results
+	dvc repro --single-item report speech_report
+	@echo "report: open reports/index.html and reports/speech.html; 'make ui' shows the MLflow runs they name"
 
 ui: install ## the MLflow UI over every run on 127.0.0.1 (port UI_PORT, default 5000)
 	synaudio tracking-init

@@ -90,6 +90,11 @@ def inspect_page(page_path: Path, screenshot: Path) -> dict[str, Any]:
             rows = page.eval_on_selector_all(
                 "#results-table tbody tr", "rows => rows.map(r => [r.dataset.model, r.dataset.metric])"
             )
+            tables = page.eval_on_selector_all(
+                "table[id]",
+                "ts => Object.fromEntries(ts.map(t => [t.id, [...t.querySelectorAll('tbody tr[data-model]')]"
+                ".map(r => r.dataset.model)]))",
+            )
             links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
             anchors = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
             page.screenshot(path=str(screenshot), full_page=True)
@@ -99,6 +104,7 @@ def inspect_page(page_path: Path, screenshot: Path) -> dict[str, Any]:
         "images": images,
         "audio": audio,
         "rows": rows,
+        "tables": tables,
         "links": links,
         "anchors": anchors,
         "errors": errors,

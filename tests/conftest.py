@@ -35,12 +35,20 @@ TINY: dict[str, Any] = {
     "synspeech": {
         "voicebank": {"seed": 0, "speakers": 4},
         "versions": {
-            "small": {"speakers": 2, "texts": 2, "styles": ["default"]},
-            "medium": {"speakers": 2, "texts": 2, "styles": ["default", "whispering"]},
+            "small": {"speakers": 4, "texts": 10, "styles": ["default"]},
+            "medium": {"speakers": 4, "texts": 5, "styles": ["default", "whispering"]},
             "large": {"speakers": 4, "texts": 2, "styles": ["sad"]},
         },
-        "chunk_clips": 4,
-    },  # 20 clips in all; a voice bank of 4 speakers built into each project copy
+        "chunk_clips": 8,
+    },  # 88 clips in all; a voice bank of 4 speakers built into each project copy
+    "speech": {
+        "models": ["vae", "factor_vae"],
+        "split": {"test_fraction": 0.5, "seed": 0},  # 20 held-out clips for the metrics suite
+        "latent_dim": 4,
+        "batch_size": 8,
+        "epochs": {"small": 1, "medium": 1},
+        "bins": 4,
+    },
 }
 
 

@@ -22,6 +22,10 @@ PIPELINE = (
       for model in ("vae", "factor_vae") for seed in (0, 1)),
     "aggregate", "report", *(f"{stage}@{v}" for stage in ("synspeech", "synspeech_checks")
                              for v in ("small", "medium", "large")),
+    *(f"{stage}@{v}" for stage in ("speech_features", "speech_baseline") for v in ("small", "medium")),
+    *(f"{stage}@{v}-{model}-0" for stage in ("speech_train", "speech_evaluate") for v in ("small", "medium")
+      for model in ("vae", "factor_vae")),
+    "speech_aggregate", "speech_report",
 )  # fmt: skip
 
 

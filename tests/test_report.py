@@ -15,6 +15,7 @@ from synaudio.features import frame_max_normalise, mel_transform, to_db
 from synaudio.params import Features
 from synaudio.report.build import LABELS, _vary
 from synaudio.report.inversion import Inverter
+from synaudio.report.speech import MARKERS as SPEECH_MARKERS
 from synaudio.report.tables import BEGIN, END, patch_readme
 from tests.browser import inspect_page
 from tests.conftest import REPO, TINY, dvc
@@ -67,7 +68,8 @@ def test_the_readme_section_is_replaced_and_nothing_else(tmp_path: Path) -> None
     assert readme.read_text() == "no markers here\n"
 
 
-def _check_page(page: Path, screenshot: Path) -> dict:
+def _check_loads(page: Path, screenshot: Path) -> dict:
+    """No error, every image decoded, every audio clip playable, every link resolving."""
     seen = inspect_page(page, screenshot)
     assert seen["errors"] == [], seen["errors"]
     assert seen["images"], "the page shows no figure"
@@ -80,12 +82,17 @@ def _check_page(page: Path, screenshot: Path) -> dict:
         else:
             assert "://" not in link, f"{link}: the page must be self-contained"
             assert (page.parent / link).is_file(), f"broken link {link}"
+    assert screenshot.stat().st_size > 10_000
+    return seen
+
+
+def _check_page(page: Path, screenshot: Path) -> dict:
+    seen = _check_loads(page, screenshot)
     table = pd.read_csv(page.parent / "syntone" / "results.csv")
     expected = [
         [model, LABELS.get(metric, metric)] for model, metric in zip(table.model, table.metric, strict=True)
     ]
     assert seen["rows"] == expected
-    assert screenshot.stat().st_size > 10_000
     return seen
 
 
@@ -131,3 +138,27 @@ def test_a_failed_report_keeps_the_previous_one(reproduced: Path, tmp_path: Path
     assert "model.pt" in result.stderr and "re-run its training stage" in result.stderr
     after = {p: p.read_bytes() for p in (project / "reports").rglob("*") if p.is_file()}
     assert after == before
+
+
+def _check_speech_page(page: Path, screenshot: Path, models: set[str]) -> dict:
+    seen = _check_loads(page, screenshot)
+    table = pd.read_csv(page.parent / "speech" / "results.csv")
+    for version in table["version"].unique():
+        assert set(seen["tables"][f"probes-{version}"]) == {"logmel_stats", *models}
+        assert set(seen["tables"][f"suite-{version}"]) == models  # the baseline has no metrics suite
+    return seen
+
+
+def test_the_pipeline_speech_report_shows_every_version_and_fills_the_readme(
+    reproduced: Path, tmp_path: Path
+) -> None:
+    page = reproduced / "reports" / "speech.html"
+    _check_speech_page(page, tmp_path / "speech.png", set(TINY["speech"]["models"]))
+    html = page.read_text()
+    assert "holds none of these runs" not in html
+    assert html.count("<code>speech_evaluate@") == 2 * 2  # 2 versions x 2 models, seed 0
+    readme = (reproduced / "README.md").read_text()
+    section = readme[readme.index(SPEECH_MARKERS[0]) : readme.index(SPEECH_MARKERS[1])]
+    for version in ("small", "medium"):
+        assert f"**{version}: linear probes**" in section and f"**{version}: disentanglement**" in section
+    assert "| logmel_stats (1 seed) |" in section

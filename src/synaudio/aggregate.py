@@ -34,7 +34,7 @@ HELD_OUT = ("reconstruction_error", "active_dimensions")
 BETTER = {"reconstruction_error": "lower", "active_dimensions": "neither"}
 
 
-def _fmt(mean: float | None, std: float | None) -> str:
+def fmt(mean: float | None, std: float | None) -> str:
     return "" if mean is None or pd.isna(mean) else f"{mean:.3f} +- {std:.3f}"
 
 
@@ -85,11 +85,11 @@ def markdown(table: pd.DataFrame) -> str:
         "|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
-        corrected = _fmt(getattr(row, "corrected_mean", None), getattr(row, "corrected_std", None))
+        corrected = fmt(getattr(row, "corrected_mean", None), getattr(row, "corrected_std", None))
         if corrected:
             corrected += f" ({int(row.corrected_seeds)} seeds)"
-        published = _fmt(row.published_mean, row.published_std)
-        paper = _fmt(getattr(row, "paper_mean", None), getattr(row, "paper_std", None))
+        published = fmt(row.published_mean, row.published_std)
+        paper = fmt(getattr(row, "paper_mean", None), getattr(row, "paper_std", None))
         lines.append(
             f"| {row.model} | {row.metric} | {ARROWS[row.better]} | {published} | {paper} | {corrected} |"
         )

@@ -88,22 +88,32 @@ def _quiet_lightning() -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    _model_name(params, args.model)
+    _tracked_training(
+        params, params, args, name=f"{args.model}/{args.protocol}/seed{args.seed}", protocol=args.protocol
+    )
+
+
+def _tracked_training(
+    params: Any, train_params: Any, args: argparse.Namespace, name: str, protocol: str, backbone: Any = None
+) -> None:
+    """Train one model from args (dataset, features, model, seed, out, checkpoints) in an
+    MLflow run that records every parameter of `params`; `train_params` drives training."""
     from synaudio import features, tracking, training
     from synaudio.datasets.store import _sha256_file  # the store's streaming hash, not a second copy
 
     _quiet_lightning()
-    params = load_params(args.params)
-    _model_name(params, args.model)
     rows, manifest, split = features.load_features(args.features, args.dataset)
-    name = f"{args.model}/{args.protocol}/seed{args.seed}"
+    dataset_name = "synspeech" if backbone else "syntone"
     with tracking.tracked_run(params, "train", name) as run:
         if run is not None:
             tracking.log_dataset(
-                args.dataset, {"features": manifest}, manifest["dataset_digest"], "syntone", "training"
+                args.dataset, {"features": manifest}, manifest["dataset_digest"], dataset_name, "training"
             )
         summary = training.train(
-            params,
-            args.protocol,
+            train_params,
+            protocol,
             args.model,
             args.seed,
             rows,
@@ -111,6 +121,7 @@ def _train(args: argparse.Namespace) -> None:
             args.out,
             args.checkpoints,
             run,
+            **({"backbone": backbone} if backbone else {}),
         )
         if run is not None:
             import mlflow
@@ -159,6 +170,105 @@ def _aggregate(args: argparse.Namespace) -> None:
     atomic_write_text(args.out / "results.json", table.to_json(orient="records", indent=2) + "\n")
     atomic_write_text(args.out / "results.md", aggregate.markdown(table))
     print(f"aggregate: {len(args.evaluations)} evaluations -> {args.out}/results.{{csv,json,md}}")
+
+
+def _speech_version(params: Any, version: str) -> None:
+    if version not in params.speech.versions:
+        raise UserError(f"--version {version}: not one of speech.versions ({params.speech.versions})")
+
+
+def _speech_features(args: argparse.Namespace) -> None:
+    from synaudio import features, tracking
+    from synaudio.speech.recipe import PROTOCOL
+
+    params = load_params(args.params)
+    _speech_version(params, args.version)
+    started = time.perf_counter()
+    with tracking.tracked_run(params, "speech-features", f"speech/{args.version}/features") as run:
+        manifest = features.build(
+            args.dataset, PROTOCOL, params.speech.features, params.speech.split, args.out
+        )
+        seconds = time.perf_counter() - started
+        if run is not None:
+            import mlflow
+
+            mlflow.log_metrics({"seconds": seconds, "clips_per_second": manifest["shape"][0] / seconds})
+            tracking.log_dataset(
+                args.dataset, {"features": manifest}, manifest["dataset_digest"], "synspeech", "input"
+            )
+    print(f"speech/{args.version}/features: {manifest['shape']} to {args.out} in {seconds:.1f} s")
+
+
+def _speech_train(args: argparse.Namespace) -> None:
+    from synaudio.datasets.store import load_dataset
+    from synaudio.speech import recipe
+
+    params = load_params(args.params)
+    _speech_version(params, args.version)
+    _model_name(params, args.model)
+    clip_samples = load_dataset(args.dataset).audio.shape[1]
+    _tracked_training(
+        params,
+        recipe.training_params(params, args.version),
+        args,
+        name=f"speech/{args.version}/{args.model}/seed{args.seed}",
+        protocol=recipe.PROTOCOL,
+        backbone=recipe.backbone(params, clip_samples),
+    )
+
+
+def _speech_evaluate(args: argparse.Namespace) -> None:
+    from synaudio import features, tracking, training
+    from synaudio.datasets.store import _sha256_file, load_dataset
+    from synaudio.speech import evaluation, recipe
+
+    params = load_params(args.params)
+    _speech_version(params, args.version)
+    rows, _, split = features.load_features(args.features, args.dataset)
+    dataset = load_dataset(args.dataset)
+    baseline = args.model == evaluation.BASELINE
+    backbone, model_file = None, None
+    if not baseline:
+        _model_name(params, args.model)
+        if args.model_dir is None:
+            raise UserError(f"--model {args.model} needs --model-dir (only {evaluation.BASELINE} has none)")
+        factory = recipe.backbone(params, dataset.audio.shape[1])
+        backbone = training.load_backbone(args.model_dir, params.speech.latent_dim, factory)
+        model_file = args.model_dir / training.MODEL_FILE
+    name = f"speech/{args.version}/{args.model}" + ("" if baseline else f"/seed{args.seed}")
+    with tracking.tracked_run(params, "speech-evaluate", name) as run:
+        numbers = (
+            evaluation.evaluate_baseline(rows, dataset.factors, args.seed)
+            if backbone is None
+            else evaluation.evaluate_model(params, backbone, rows, dataset.factors, split["test"], args.seed)
+        )
+        result = {"version": args.version, "model": args.model, "seed": args.seed, **numbers}
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+        if run is not None:
+            import mlflow
+
+            mlflow.log_metrics({k.replace("/", "."): v for k, v in result["metrics"].items()})
+            if model_file is not None:
+                mlflow.set_tag("model.sha256", _sha256_file(model_file))
+            mlflow.log_dict(result, "evaluation.json")
+    probes = ", ".join(
+        f"{k.split('/')[1]} {result['metrics'][k]:.2f}"
+        for k in ("probe/speaker", "probe/gender", "probe/style")
+        if k in result["metrics"]
+    )
+    print(f"evaluate/{name}: probes {probes} -> {args.out}")
+
+
+def _speech_aggregate(args: argparse.Namespace) -> None:
+    from synaudio.aggregate import load_evaluations
+    from synaudio.speech import tables
+
+    table = tables.aggregate(load_evaluations(args.evaluations))
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "results.csv", table.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(args.out / "results.json", table.to_json(orient="records", indent=2) + "\n")
+    atomic_write_text(args.out / "results.md", tables.markdown(table))
+    print(f"speech aggregate: {len(args.evaluations)} evaluations -> {args.out}/results.{{csv,json,md}}")
 
 
 def _voicebank(args: argparse.Namespace) -> None:
@@ -216,6 +326,18 @@ def _report(args: argparse.Namespace) -> None:
         f"report: {made['evaluations']} evaluations ({made['runs_found']} with their MLflow runs) -> "
         f"{args.out}/index.html + {made['files'] - 1} files, {made['bytes'] / 1e6:.1f} MB, "
         f"in {made['seconds']:.0f} s" + (f"; results table written into {args.readme}" if args.readme else "")
+    )
+
+
+def _speech_report(args: argparse.Namespace) -> None:
+    from synaudio.report import speech
+
+    params = load_params(args.params)
+    made = speech.build(params, args.artifacts, args.datasets, args.out, args.readme)
+    print(
+        f"speech report: {made['evaluations']} evaluations -> {args.out}/speech.html + {made['files'] - 1} "
+        f"files, {made['bytes'] / 1e6:.1f} MB, in {made['seconds']:.0f} s"
+        + (f"; tables written into {args.readme}" if args.readme else "")
     )
 
 
@@ -387,6 +509,48 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True, help="JSON of measurements and violations")
 
+    sub = command(
+        "speech-features",
+        _speech_features,
+        "log-mel front-end of a SynSpeech version (stage speech_features)",
+    )
+    sub.add_argument("--version", required=True, help="one of speech.versions")
+    sub.add_argument("--dataset", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True)
+
+    for name, handler, help in (
+        ("speech-train", _speech_train, "train one model on SynSpeech (stage speech_train)"),
+        (
+            "speech-evaluate",
+            _speech_evaluate,
+            "probes + metrics of one SynSpeech model (stage speech_evaluate)",
+        ),
+    ):
+        sub = command(name, handler, help)
+        sub.add_argument("--version", required=True, help="one of speech.versions")
+        sub.add_argument(
+            "--model",
+            required=True,
+            help="a block under models:" + (" or 'logmel_stats'" if "eval" in name else ""),
+        )
+        sub.add_argument("--seed", type=int, required=True)
+        sub.add_argument("--dataset", type=Path, required=True)
+        sub.add_argument("--features", type=Path, required=True)
+        if name == "speech-train":
+            sub.add_argument(
+                "--out", type=Path, required=True, help="model directory (model.pt, training.json)"
+            )
+            sub.add_argument(
+                "--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)"
+            )
+        else:
+            sub.add_argument("--model-dir", type=Path, help="the trained model (not for logmel_stats)")
+            sub.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
+
+    sub = command("speech-aggregate", _speech_aggregate, "SynSpeech results table from evaluation JSONs")
+    sub.add_argument("evaluations", nargs="+", type=Path)
+    sub.add_argument("--out", type=Path, required=True)
+
     sub = command("report", _report, "tables, figures, audio and index.html (DVC stage report)")
     sub.add_argument(
         "--artifacts", type=Path, default=Path("artifacts/syntone"), help="(default: %(default)s)"
@@ -394,6 +558,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--results", type=Path, default=Path("artifacts/syntone/results.csv"))
     sub.add_argument("--out", type=Path, default=Path("reports"), help="(default: %(default)s)")
     sub.add_argument("--readme", type=Path, help="also write the results table between its markers")
+
+    sub = command(
+        "speech-report", _speech_report, "SynSpeech page: tables, figures, audio (stage speech_report)"
+    )
+    sub.add_argument(
+        "--artifacts", type=Path, default=Path("artifacts/speech"), help="(default: %(default)s)"
+    )
+    sub.add_argument(
+        "--datasets", type=Path, default=Path("artifacts/synspeech"), help="(default: %(default)s)"
+    )
+    sub.add_argument("--out", type=Path, default=Path("reports"), help="(default: %(default)s)")
+    sub.add_argument("--readme", type=Path, help="also write the SynSpeech tables between its markers")
 
     sub = command("verify", _verify, "check dataset directories against their manifests (SHA-256)")
     sub.add_argument("datasets", nargs="+", type=Path)

@@ -154,6 +154,8 @@ class VoiceBank(_Section):
         return self
 
 
+SPEECH_SAMPLE_RATE = 16000  # SynSpeech's (synaudio.synspeech.generate)
+SPEECH_DOWNSAMPLING = 16  # the speech backbone's four 2 x 2 poolings (synaudio.speech.backbone)
 STYLE_NAMES = ("default", "friendly", "sad", "whispering")
 
 
@@ -199,6 +201,35 @@ class SynSpeech(_Section):
         return self
 
 
+class SpeechBenchmark(_Section):
+    """The VAE family on SynSpeech (issue 6, part 4): front-end, split, training, evaluation.
+
+    The objectives are the `models:` blocks' (their batch / epoch overrides are the SynTone
+    study's and do not apply here); the loss is the per-sample ELBO (corrected protocol).
+    """
+
+    versions: list[str] = Field(default_factory=lambda: ["small", "medium"], min_length=1)
+    features: Features = Features(n_fft=1024, hop_length=438, n_mels=64, top_db=80.0, batch_clips=250)
+    split: Split = Split()
+    models: list[str] = Field(
+        default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    latent_dim: int = Field(default=16, ge=1)
+    batch_size: int = Field(default=64, ge=2)
+    epochs: dict[str, int] = Field(default_factory=lambda: {"small": 20, "medium": 20})
+    bins: int = Field(default=20, ge=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpeechBenchmark:
+        missing = [v for v in self.versions if v not in self.epochs]
+        if missing:
+            raise _invalid("epochs", f"no epochs for version(s) {missing}")
+        if any(e < 1 for e in self.epochs.values()):
+            raise _invalid("epochs", f"every version needs at least 1 epoch, got {self.epochs}")
+        return self
+
+
 class Traversal(_Section):
     """Latent traversal: each row varies one dimension over [-span, span] from the same base code."""
 
@@ -235,15 +266,23 @@ class Params(_Section):
     evaluation: Evaluation = Evaluation()
     report: Report = Report()
     synspeech: SynSpeech = SynSpeech()
+    speech: SpeechBenchmark = SpeechBenchmark()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")
     def _trainable(self) -> Params:
-        unknown = [name for name in self.training.models if name not in self.models]
+        trained = (("training.models", self.training.models), ("speech.models", self.speech.models))
+        for field, names in trained:
+            unknown = [name for name in names if name not in self.models]
+            if unknown:
+                raise _invalid(field, f"{unknown} have no block under models: ({sorted(self.models)})")
+        unknown = [v for v in self.speech.versions if v not in self.synspeech.versions]
         if unknown:
             raise _invalid(
-                "training.models", f"{unknown} have no block under models: ({sorted(self.models)})"
+                "speech.versions",
+                f"{unknown} are not under synspeech.versions ({sorted(self.synspeech.versions)})",
             )
+        self._speech_input_fits()
         train_clips = self.syntone.n_clips - round(self.syntone.n_clips * self.split.test_fraction)
         for name in self.training.models:
             batch = self.batch_size(name)
@@ -251,6 +290,19 @@ class Params(_Section):
                 key = f"models.{name}.batch_size" if self.models[name].batch_size else "training.batch_size"
                 raise _invalid(key, f"batch of {batch} exceeds the {train_clips} training clips")
         return self
+
+    def _speech_input_fits(self) -> None:
+        """The speech backbone halves both input sides four times: they must divide by 16."""
+        features = self.speech.features
+        frames = round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE) // features.hop_length + 1
+        for key, size in (("n_mels", features.n_mels), ("hop_length", frames)):
+            if size % SPEECH_DOWNSAMPLING:
+                raise _invalid(
+                    f"speech.features.{key}",
+                    f"{features.n_mels} mels x {frames} frames "
+                    "(frames = synspeech.clip_seconds * 16000 // hop_length + 1): "
+                    f"both must be multiples of {SPEECH_DOWNSAMPLING}",
+                )
 
     def batch_size(self, model: str) -> int:
         return self.models[model].batch_size or self.training.batch_size

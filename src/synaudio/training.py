@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from synaudio.atomic import atomic_directory
@@ -28,6 +30,7 @@ from synaudio.models.objectives import Objective, build_objective
 from synaudio.params import Params
 
 MODEL_FILE, SUMMARY_FILE = "model.pt", "training.json"
+BackboneFactory = Callable[[int], nn.Module]  # latent_dim -> a module with .encoder / .decoder
 
 
 class EpochBatches(Sampler[list[int]]):
@@ -68,10 +71,10 @@ class NonFiniteLoss(UserError):
 
 class VAEModule(L.LightningModule):
     def __init__(
-        self, objective: Objective, latent_dim: int, lr: float, seed: int, channels_last: bool
+        self, objective: Objective, backbone: nn.Module, lr: float, seed: int, channels_last: bool
     ) -> None:
         super().__init__()
-        self.backbone = VAEBackbone(latent_dim)
+        self.backbone = backbone
         self.objective = objective
         self.lr, self.seed, self.channels_last = lr, seed, channels_last
         self.automatic_optimization = False
@@ -133,8 +136,14 @@ def train(
     out_dir: Path,
     checkpoint_dir: Path,
     run: Any = None,
+    backbone: BackboneFactory = VAEBackbone,
 ) -> dict[str, Any]:
-    """Train one (model, protocol, seed); write model.pt + training.json atomically."""
+    """Train one (model, protocol, seed); write model.pt + training.json atomically.
+
+    `backbone` builds the network from the latent size: SynTone's by default, SynSpeech
+    passes one sized for its longer input. It is built after the objective, so the
+    random initialisation of both is a function of the seed alone.
+    """
     settings = params.training
     torch.set_num_threads(settings.threads)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -143,7 +152,11 @@ def train(
     batch_size, epochs = params.batch_size(model), params.epochs(model, protocol)
     objective = build_objective(params.models[model], settings.latent_dim, len(train_rows), protocol)
     module = VAEModule(
-        objective, settings.latent_dim, settings.lr, seed, settings.channels_last and device == "cpu"
+        objective,
+        backbone(settings.latent_dim),
+        settings.lr,
+        seed,
+        settings.channels_last and device == "cpu",
     )
     loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
     logger: Any = False
@@ -196,14 +209,14 @@ def train(
     return summary
 
 
-def load_backbone(model_dir: Path, latent_dim: int) -> VAEBackbone:
-    backbone = VAEBackbone(latent_dim)
+def load_backbone(model_dir: Path, latent_dim: int, backbone: BackboneFactory = VAEBackbone) -> nn.Module:
+    network = backbone(latent_dim)
     try:
         state = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=True)
-        backbone.load_state_dict(state)
+        network.load_state_dict(state)
     except Exception as exc:  # a damaged pickle raises anything from EOFError to IndexError
         raise UserError(
             f"cannot load {model_dir / MODEL_FILE} ({type(exc).__name__}: {exc}); re-run its training stage "
             "(or check training.latent_dim against the one it was trained with)"
         ) from None
-    return backbone.eval()
+    return network.eval()

@@ -263,3 +263,33 @@ def information_matrices(matrices: dict[str, np.ndarray], factor_names: Sequence
                               color="white" if value > 0.6 else "black")  # fmt: skip
         figure.colorbar(shown, ax=axes[0], label="normalised mutual information", shrink=0.9)
         return _save(figure, path)
+
+
+def probe_bars(table: pd.DataFrame, path: Path) -> Path:
+    """One version's linear probes: a bar per model within each factor, chance marked.
+
+    `table`: rows of synaudio.speech.tables.aggregate (model, metric, group, mean, std, chance)."""
+    probes = table[table["group"] == "probe"]
+    factors = list(dict.fromkeys(probes["metric"]))
+    models = list(dict.fromkeys(probes["model"]))
+    height = 0.8 / len(models)
+    colours = plt.get_cmap("tab10").colors
+    with plt.rc_context(STYLE):
+        size = (8, 0.32 * len(factors) * len(models) + 1.2)
+        figure, axis = plt.subplots(figsize=size, layout="constrained")
+        for m, model in enumerate(models):
+            rows = probes[probes["model"] == model].set_index("metric").reindex(factors)
+            y = np.arange(len(factors)) + (m - (len(models) - 1) / 2) * height
+            colour = "#999999" if m == 0 and model == "logmel_stats" else colours[m % len(colours)]
+            axis.barh(y, rows["mean"], height=height * 0.9, xerr=rows["std"].fillna(0), color=colour,
+                      label=model, error_kw={"lw": 0.8})  # fmt: skip
+        chance = probes.drop_duplicates("metric").set_index("metric").reindex(factors)["chance"]
+        for j, value in enumerate(chance):
+            if pd.notna(value):
+                axis.plot([value, value], [j - 0.45, j + 0.45], color="black", lw=1.5)
+        axis.set_yticks(range(len(factors)), [f.removeprefix("probe/") for f in factors])
+        axis.invert_yaxis()
+        axis.set_xlim(min(0.0, float(np.nanmin(probes["mean"]))), 1.0)
+        axis.set_xlabel("held-out accuracy (classes) or R² (voice parameters); black tick: chance")
+        axis.legend(loc="lower right", fontsize=8)
+        return _save(figure, path)

@@ -90,10 +90,20 @@ class Provenance:
         runs = self._with_model("train", model_dir)
         return self._record(runs[0]) if runs else None
 
-    def evaluation(self, model_dir: Path, result: dict[str, Any]) -> RunRecord | None:
-        """The evaluation run of this model whose logged metrics equal `result`'s."""
-        expected = {k.replace("/", "."): v["mean"] for k, v in result["metrics"].items()}
-        for run in self._with_model("evaluate", model_dir):
+    def evaluation(
+        self, model_dir: Path | None, result: dict[str, Any], stage: str = "evaluate"
+    ) -> RunRecord | None:
+        """The evaluation run of this model (or, without one, of this stage) whose logged
+        metrics equal `result`'s (values or {"mean": value} entries)."""
+        expected = {
+            k.replace("/", "."): v["mean"] if isinstance(v, dict) else v for k, v in result["metrics"].items()
+        }
+        candidates = (
+            self._with_model(stage, model_dir)
+            if model_dir is not None
+            else [run for run in self._runs if run.data.tags.get("synaudio.stage") == stage]
+        )
+        for run in candidates:
             logged = run.data.metrics
             if all(k in logged and math.isclose(logged[k], v, abs_tol=1e-9) for k, v in expected.items()):
                 return self._record(run)

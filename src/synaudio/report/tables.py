@@ -56,10 +56,11 @@ def markdown(table: pd.DataFrame, items: list[Any]) -> str:
     )
 
 
-def patch_readme(readme: Path, section: str) -> None:
+def patch_readme(readme: Path, section: str, markers: tuple[str, str] = (BEGIN, END)) -> None:
     """Replace what lies between the results markers; everything else stays byte-identical."""
+    begin, end = markers
     text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise UserError(f"{readme} has no {BEGIN} ... {END} section to write the results table into")
-    atomic_write_text(readme, pattern.sub(lambda _: f"{BEGIN}\n{section}{END}", text, count=1))
+        raise UserError(f"{readme} has no {begin} ... {end} section to write the results table into")
+    atomic_write_text(readme, pattern.sub(lambda _: f"{begin}\n{section}{end}", text, count=1))

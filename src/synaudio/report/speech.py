@@ -1,0 +1,228 @@
+"""reports/speech.html + reports/speech/: the SynSpeech benchmark's tables, figures and audio.
+
+Per benchmarked version: the probe and disentanglement tables, probe bars against
+chance and the log-mel baseline, which latent carries which factor (normalised mutual
+information on held-out posterior means), and per model two held-out reconstructions
+to look at and listen to (Griffin-Lim). Plus the dataset itself: one text spoken by a
+female and a male speaker in every style of the version that has them.
+Written like the SynTone report: staged, swapped in whole, the page last.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from synaudio.atomic import atomic_directory, atomic_write_text
+from synaudio.datasets.store import load_dataset
+from synaudio.errors import UserError
+from synaudio.evaluation import encode
+from synaudio.features import load_features
+from synaudio.metrics.information import tables_for
+from synaudio.params import Params
+from synaudio.report import figures
+from synaudio.report.build import Output, _decode
+from synaudio.report.inversion import Inverter, write_wav
+from synaudio.report.provenance import Provenance
+from synaudio.report.tables import patch_readme
+from synaudio.speech import evaluation, recipe, tables
+from synaudio.training import SUMMARY_FILE, load_backbone
+
+MARKERS = ("<!-- results:synspeech -->", "<!-- /results:synspeech -->")
+INFORMATION_FACTORS = ("speaker", "gender", "text", "keyword", "carrier", "style", "pitch_base",
+                       "formant_scale", "breathiness", "roughness", "flutter")  # fmt: skip
+SHOWN_CLIPS = 2
+
+
+def _clip(dataset: Any, row: int) -> np.ndarray:
+    return np.asarray(dataset.waveforms(slice(row, row + 1))[0], dtype=np.float32)
+
+
+def _label(factors: pd.DataFrame, row: int) -> str:
+    clip = factors.iloc[row]
+    return f'{clip["speaker_id"]} ({clip["gender"]}), {clip["style"]}, "{clip["text"]}"'
+
+
+def information(codes: np.ndarray, factors: pd.DataFrame, bins: int) -> tuple[np.ndarray, list[str]]:
+    """I(z_k; factor) / H(factor), (factors, latents), for the factors that vary."""
+    truth, names, kinds = evaluation.factor_matrix(factors, INFORMATION_FACTORS)
+    info = tables_for(truth, codes, "standard", bins=bins, factor_kinds=kinds)
+    return info.mi / np.maximum(info.h_factors[:, None], 1e-12), names
+
+
+def _showcase(
+    datasets: Path, artifacts: Path, versions: list[str], params: Params, out: Output
+) -> dict[str, Any]:
+    """One text, a female and a male speaker, every style of the version with the most styles."""
+    version = max(versions, key=lambda v: len(params.synspeech.versions[v].styles))
+    dataset = load_dataset(datasets / version / "dataset")
+    features, manifest, _ = load_features(artifacts / version / "features")
+    factors = dataset.factors
+    inverter = Inverter(manifest, int(dataset.manifest["audio"]["sample_rate"]), 1, 0)
+    speakers = [factors.loc[factors["gender"] == g, "speaker_index"].min() for g in ("female", "male")]
+    text = factors["text_id"].min()
+    rows = factors.index[factors["speaker_index"].isin(speakers) & (factors["text_id"] == text)].to_numpy()
+    audio = []
+    for row in rows:
+        name = f"dataset/{version}-clip{row}.wav"
+        write_wav(out.path(name), _clip(dataset, row), int(dataset.manifest["audio"]["sample_rate"]))
+        audio.append((out.link(name), _label(factors, row)))
+    titles = [f"{factors.loc[r, 'speaker_id']}\n{factors.loc[r, 'style']}" for r in rows]
+    figures.mel_strip([inverter.decibels(features[r]) for r in rows], titles, out.path("dataset/styles.png"))
+    return {"version": version, "figure": out.link("dataset/styles.png"), "audio": audio}
+
+
+def _version(
+    version: str, table: pd.DataFrame, results: list[dict[str, Any]], datasets: Path, artifacts: Path,
+    params: Params, out: Output,
+) -> dict[str, Any]:  # fmt: skip
+    """Figures and audio for one benchmarked version."""
+    settings = params.report
+    dataset = load_dataset(datasets / version / "dataset")
+    features, manifest, split = load_features(artifacts / version / "features")
+    sample_rate = int(dataset.manifest["audio"]["sample_rate"])
+    inverter = Inverter(manifest, sample_rate, settings.griffin_lim_iters, settings.seed)
+    test = np.sort(split["test"])
+    rng = np.random.default_rng(settings.seed)
+    shown = np.sort(rng.choice(test, size=min(SHOWN_CLIPS, test.size), replace=False))
+    labels = [_label(dataset.factors, row) for row in shown]
+    part = table[table["version"] == version]
+    made: dict[str, Any] = {"version": version, "models": []}
+    figures.probe_bars(part, out.path(f"{version}/probes.png"))
+    made["probes"] = out.link(f"{version}/probes.png")
+    matrices, names = {}, []
+    factory = recipe.backbone(params, dataset.audio.shape[1])
+    originals = [_clip(dataset, row) for row in shown]
+    made["originals"] = []
+    for k, clip in enumerate(originals):
+        name = f"{version}/original-{k}.wav"
+        write_wav(out.path(name), clip, sample_rate)
+        made["originals"].append((out.link(name), f"original: {labels[k]}"))
+    trained = sorted((r for r in results if r["version"] == version and r["model"] != evaluation.BASELINE),
+                     key=lambda r: (tables.MODEL_ORDER.index(r["model"]) if r["model"] in tables.MODEL_ORDER
+                                    else len(tables.MODEL_ORDER), r["model"], r["seed"]))  # fmt: skip
+    seen = set()
+    for result in trained:
+        if result["model"] in seen:
+            continue  # the lowest seed stands for the model
+        seen.add(result["model"])
+        model, seed = result["model"], result["seed"]
+        model_dir = artifacts / version / "models" / model / f"seed{seed}"
+        backbone = load_backbone(model_dir, params.speech.latent_dim, factory)
+        matrices[model], names = information(encode(backbone, features[test])[0], dataset.factors.iloc[test],
+                                             params.speech.bins)  # fmt: skip
+        rebuilt = _decode(backbone, encode(backbone, features[shown])[0])
+        inverted = [inverter.waveform(image, dataset.audio.shape[1]) for image in rebuilt]
+        prefix = f"{version}/{model}"
+        figures.reconstructions(
+            [inverter.decibels(features[row]) for row in shown], [inverter.decibels(i) for i in rebuilt],
+            originals, inverted, labels, sample_rate, out.path(f"{prefix}/reconstruction.png"),
+        )  # fmt: skip
+        audio = []
+        for k, wave in enumerate(inverted):
+            write_wav(out.path(f"{prefix}/reconstruction-{k}.wav"), wave, sample_rate)
+            audio.append((out.link(f"{prefix}/reconstruction-{k}.wav"), f"reconstruction: {labels[k]}"))
+        training = json.loads((model_dir / SUMMARY_FILE).read_text())
+        made["models"].append({
+            "model": model, "seed": seed, "figure": out.link(f"{prefix}/reconstruction.png"), "audio": audio,
+            "training": training, "active": result["held_out"]["active_dimensions"],
+            "stages": (f"speech_train@{version}-{model}-{seed}", f"speech_evaluate@{version}-{model}-{seed}"),
+        })  # fmt: skip
+    if matrices:
+        figures.information_matrices(matrices, names, out.path(f"{version}/latent-factor-information.png"))
+        made["information"] = out.link(f"{version}/latent-factor-information.png")
+        made["carriers"] = [
+            {"model": m, "factors": [f"z{k} ({info[j, k]:.2f})" for j, k in enumerate(info.argmax(axis=1))]}
+            for m, info in matrices.items()
+        ]
+        made["factor_names"] = names
+    return made
+
+
+def _provenance(
+    results: list[dict[str, Any]], artifacts: Path, provenance: Provenance
+) -> list[dict[str, Any]]:
+    """Per evaluation: its DVC stages, MLflow runs (matched by content), commit and training cost."""
+    rows = []
+    for result in results:
+        version, model, seed = result["version"], result["model"], result["seed"]
+        baseline = model == evaluation.BASELINE
+        model_dir = None if baseline else artifacts / version / "models" / model / f"seed{seed}"
+        train = None if model_dir is None else provenance.training(model_dir)
+        evaluated = provenance.evaluation(model_dir, result, stage="speech-evaluate")
+        run = train or evaluated
+        summary = {} if model_dir is None else json.loads((model_dir / SUMMARY_FILE).read_text())
+        rows.append({
+            "version": version, "model": model, "seed": seed,
+            "stages": [f"speech_baseline@{version}"] if baseline
+            else [f"speech_train@{version}-{model}-{seed}", f"speech_evaluate@{version}-{model}-{seed}"],
+            "train_run": train.run_id if train else None, "eval_run": evaluated.run_id if evaluated else None,
+            "commit": run.commit[:10] if run else None, "dirty": bool(run and run.dirty),
+            "epochs": summary.get("epochs"), "seconds": summary.get("seconds"),
+            "throughput": summary.get("samples_per_second"),
+        })  # fmt: skip
+    return rows
+
+
+def build(params: Params, artifacts: Path, datasets: Path, out: Path, readme: Path | None) -> dict[str, Any]:
+    """Write out/speech/ and out/speech.html (and the README's SynSpeech section)."""
+    started = time.perf_counter()
+    try:
+        table = pd.read_csv(artifacts / "results.csv")
+        results = [json.loads(p.read_text()) for p in sorted((artifacts / "eval").glob("*.json"))]
+    except OSError as exc:
+        raise UserError(f"no SynSpeech results ({exc}); run dvc repro speech_aggregate") from None
+    versions = list(dict.fromkeys(table["version"]))
+    provenance = Provenance(params.tracking.experiment)
+    with atomic_directory(out / "speech") as staging:
+        output = Output(staging, "speech")
+        showcase = _showcase(datasets, artifacts, versions, params, output)
+        sections = [_version(v, table, results, datasets, artifacts, params, output) for v in versions]
+        markdown = tables.markdown(table)
+        (staging / "results.md").write_text(markdown)
+        table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
+        runs = _provenance(results, artifacts, provenance)
+        html = _render(table, results, sections, showcase, runs, params)
+    atomic_write_text(out / "speech.html", html)
+    if readme is not None:
+        patch_readme(readme, markdown, MARKERS)
+    files = [p for p in (out / "speech").rglob("*") if p.is_file()] + [out / "speech.html"]
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files),
+            "seconds": time.perf_counter() - started, "evaluations": len(results)}  # fmt: skip
+
+
+def _render(
+    table: pd.DataFrame, results: list[dict[str, Any]], sections: list[dict[str, Any]],
+    showcase: dict[str, Any], runs: list[dict[str, Any]], params: Params,
+) -> str:  # fmt: skip
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )  # fmt: skip
+    per_version = {}
+    for version, part in table.groupby("version", sort=False):
+        rows = {}
+        for record in part.itertuples():
+            rows.setdefault(record.model, {})[record.metric] = tables.cell(
+                record.mean, record.std, record.seeds
+            )
+        chance = {r.metric: f"{r.chance:.3f}" for r in part.itertuples() if pd.notna(r.chance)}
+        present = set(part["metric"])
+        per_version[version] = {
+            "rows": rows, "chance": chance,
+            "probes": [m for m in tables.PROBES if m in present],
+            "suite": [m for m in (*tables.SUITE, *tables.HELD_OUT) if m in present],
+        }  # fmt: skip
+    evaluated = [r for r in results if r["model"] != evaluation.BASELINE]
+    return environment.get_template("speech.html.j2").render(
+        tables=per_version, sections=sections, showcase=showcase, provenance=runs,
+        runs_available=bool(runs) and any(r["eval_run"] for r in runs),
+        settings=evaluated[0]["settings"] if evaluated else {}, speech=params.speech,
+        synspeech=params.synspeech,
+    )  # fmt: skip

@@ -1,0 +1,93 @@
+"""The SynSpeech results table: one row per (version, model, number), mean +- std over seeds.
+
+Markdown: per version, a probe table (models x factors, chance in the first row) and a
+disentanglement table (models x metrics). Every number is higher-is-better except the
+held-out reconstruction error; the active-latent count is descriptive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from synaudio.aggregate import fmt
+from synaudio.speech.evaluation import BASELINE, PROBED
+
+PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
+SUITE = ("mig", "jemmig", "dcimig", "modularity", "sap", "dci_disentanglement", "dci_completeness",
+         "dci_informativeness", "explicitness")  # fmt: skip
+HELD_OUT = ("reconstruction_error", "active_dimensions")
+MODEL_ORDER = (BASELINE, "vae", "beta_vae", "factor_vae", "beta_tcvae")
+
+
+def _order(name: str, known: tuple[str, ...]) -> tuple[int, str]:
+    return (known.index(name) if name in known else len(known), name)  # known first, then by name
+
+
+def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
+    """Long table: version, model, metric, group, mean, std, seeds, chance."""
+    rows = []
+    for evaluation in evaluations:
+        numbers = {**evaluation["metrics"], **{k: evaluation.get("held_out", {}).get(k) for k in HELD_OUT}}
+        for metric, value in numbers.items():
+            if value is None or (metric not in PROBES and metric not in SUITE and metric not in HELD_OUT):
+                continue
+            group = "probe" if metric in PROBES else "held_out" if metric in HELD_OUT else "disentanglement"
+            chance = evaluation["chance"].get(metric.replace("probe/", "chance/"))
+            rows.append(
+                {"version": evaluation["version"], "model": evaluation["model"], "metric": metric,
+                 "group": group, "value": float(value), "chance": chance}
+            )  # fmt: skip
+    long = pd.DataFrame(rows)
+    table = (
+        long.groupby(["version", "model", "metric", "group"], sort=False)
+        .agg(mean=("value", "mean"), std=("value", lambda v: v.std(ddof=0)), seeds=("value", "size"),
+             chance=("chance", "first"))
+        .reset_index()
+    )  # fmt: skip
+    metric_order = (*PROBES, *SUITE, *HELD_OUT)
+    table["model_rank"] = table["model"].map(lambda m: _order(m, MODEL_ORDER)[0])
+    table["metric_rank"] = table["metric"].map(metric_order.index)
+    table = table.sort_values(["version", "model_rank", "model", "metric_rank"], kind="stable")
+    return table.drop(columns=["model_rank", "metric_rank"]).reset_index(drop=True)
+
+
+def cell(mean: float, std: float, seeds: int) -> str:
+    """mean +- std over seeds; the mean alone for one seed (there is no spread to show)."""
+    return fmt(mean, std) if seeds > 1 else f"{mean:.3f}"
+
+
+def _pivot(table: pd.DataFrame, metrics: tuple[str, ...]) -> tuple[list[str], list[str], dict]:
+    present = [m for m in metrics if m in set(table["metric"])]
+    models = list(dict.fromkeys(table["model"]))
+    cells = {(r.model, r.metric): cell(r.mean, r.std, r.seeds) for r in table.itertuples()}
+    return present, models, cells
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """Per version: probes (accuracy or R^2; chance first) and the metrics suite."""
+    out = []
+    for version, part in table.groupby("version", sort=False):
+        metrics, models, cells = _pivot(part, PROBES)
+        chance = {r.metric: r.chance for r in part.itertuples() if pd.notna(r.chance)}
+        seeds = {r.model: int(r.seeds) for r in part.itertuples()}
+        out.append(f"**{version}: linear probes** (accuracy for classes, R² for voice parameters)\n")
+        out.append("| model | " + " | ".join(m.removeprefix("probe/") for m in metrics) + " |")
+        out.append("|---" * (len(metrics) + 1) + "|")
+        chance_cells = (f"{chance[m]:.3f}" if m in chance else "0" for m in metrics)
+        out.append("| *chance* | " + " | ".join(chance_cells) + " |")
+        for model in models:
+            label = f"{model} ({seeds[model]} seed{'s' if seeds[model] > 1 else ''})"
+            out.append(f"| {label} | " + " | ".join(cells.get((model, m), "") for m in metrics) + " |")
+        metrics, models, cells = _pivot(part, (*SUITE, *HELD_OUT))
+        models = [m for m in models if any((m, metric) in cells for metric in metrics)]
+        out.append(
+            f"\n**{version}: disentanglement** (held-out clips; reconstruction error: lower is better)\n"
+        )
+        out.append("| model | " + " | ".join(metrics) + " |")
+        out.append("|---" * (len(metrics) + 1) + "|")
+        for model in models:
+            out.append(f"| {model} | " + " | ".join(cells.get((model, m), "") for m in metrics) + " |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,118 @@
+"""The SynSpeech benchmark's parts: backbone, training recipe, factors, probes, table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from synaudio.errors import UserError
+from synaudio.params import validate
+from synaudio.speech import evaluation, recipe, tables
+from synaudio.speech.backbone import SpeechBackbone
+from tests.conftest import TINY
+
+
+def test_backbone_reconstructs_its_input_shape_and_refuses_odd_sizes() -> None:
+    backbone = SpeechBackbone(latent_dim=5, n_mels=32, frames=48)
+    out = backbone(torch.rand(3, 1, 32, 48))
+    assert out["reconstruction"].shape == (3, 1, 32, 48)
+    assert out["mean"].shape == out["z"].shape == (3, 5)
+    assert out["reconstruction"].min() >= 0 and out["reconstruction"].max() <= 1
+    with pytest.raises(ValueError, match="multiples of 16"):
+        SpeechBackbone(latent_dim=5, n_mels=32, frames=50)
+
+
+def test_default_front_end_gives_the_backbones_input_and_bad_hops_are_refused() -> None:
+    params = validate({})
+    assert recipe.frames(params, 56000) == 128  # 3.5 s at 16 kHz, hop 438
+    with pytest.raises(UserError, match=r"speech.features.hop_length: .*129 frames"):
+        validate({"speech": {"features": {"hop_length": 437}}})
+    with pytest.raises(UserError, match=r"speech.versions: \['huge'\]"):
+        validate({"speech": {"versions": ["huge"], "epochs": {"huge": 1}}})
+    with pytest.raises(UserError, match=r"speech.epochs: no epochs for version\(s\) \['medium'\]"):
+        validate({"speech": {"epochs": {"small": 3}}})
+
+
+def test_training_params_take_the_speech_settings_and_drop_syntone_overrides() -> None:
+    params = validate({"speech": {"latent_dim": 12, "batch_size": 32, "epochs": {"small": 3, "medium": 2}}})
+    assert params.epochs("factor_vae") == 40  # the SynTone paper protocol's override
+    speech = recipe.training_params(params, "medium")
+    assert speech.training.latent_dim == 12
+    assert speech.batch_size("factor_vae") == 32
+    assert speech.epochs("factor_vae", recipe.PROTOCOL) == 2
+    assert speech.models["beta_vae"].beta == params.models["beta_vae"].beta
+
+
+def _factors(styles: int = 1) -> pd.DataFrame:
+    rows = [
+        {"speaker_index": s, "gender": ("female", "male")[s % 2], "text_id": t, "keyword_id": t % 3,
+         "carrier_id": t // 3, "style_index": style, "pitch_base_hz": 100.0 + 20 * s,
+         "pitch_top_hz": 150.0 + s,
+         "formant_scale_pct": 90 + s, "breathiness": s % 3, "roughness": 0, "flutter": s}
+        for s in range(6) for t in range(9) for style in range(styles)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_factor_matrix_codes_strings_and_drops_factors_that_do_not_vary() -> None:
+    truth, names, kinds = evaluation.factor_matrix(_factors(), ("speaker", "gender", "style", "roughness"))
+    assert names == ["speaker", "gender"]  # one style, no roughness: nothing to predict
+    assert kinds == ["categorical", "categorical"]
+    assert set(truth[:, 1]) == {0.0, 1.0}
+
+
+def test_probes_find_what_the_codes_carry_and_report_chance() -> None:
+    factors = _factors(styles=2)
+    rng = np.random.default_rng(0)
+    codes = np.column_stack(
+        [
+            factors["speaker_index"],
+            factors["speaker_index"] % 2,
+            factors["style_index"],
+            rng.random(len(factors)),
+        ]
+    ).astype(float)
+    result = evaluation.probes(codes, factors, seed=0)
+    scores = result["scores"]
+    assert scores["probe/gender"] == 1.0 and scores["probe/style"] == 1.0
+    assert scores["probe/pitch_base"] == pytest.approx(1.0, abs=1e-3)  # linear in the speaker code
+    assert scores["probe/text"] < 0.5
+    assert result["chance"]["chance/gender"] == 0.5
+    assert result["chance"]["chance/text"] == pytest.approx(1 / 9)
+    assert "probe/roughness" not in scores  # constant here
+
+
+def test_table_averages_seeds_orders_models_and_writes_markdown() -> None:
+    def evaluation_json(model: str, seed: int, speaker: float) -> dict:
+        return {
+            "version": "small", "model": model, "seed": seed,
+            "metrics": {"probe/speaker": speaker, "probe/gender": 0.9, "mig": 0.1, "mig/speaker": 0.2},
+            "chance": {"chance/speaker": 0.02, "chance/gender": 0.5},
+            "held_out": {"reconstruction_error": 10.0, "active_dimensions": 3},
+        }  # fmt: skip
+
+    table = tables.aggregate(
+        [
+            evaluation_json("vae", 0, 0.2),
+            evaluation_json("vae", 1, 0.4),
+            evaluation_json("logmel_stats", 0, 0.9),
+        ]
+    )
+    speaker = table[table.metric == "probe/speaker"].set_index("model")
+    assert list(speaker.index) == ["logmel_stats", "vae"]
+    assert speaker.loc["vae", "mean"] == pytest.approx(0.3)
+    assert speaker.loc["vae", "std"] == pytest.approx(0.1)
+    assert speaker.loc["vae", "seeds"] == 2
+    assert "mig/speaker" not in set(table.metric)  # per-factor parts stay in the JSON files
+    text = tables.markdown(table)
+    assert "| *chance* | 0.020 | 0.500 |" in text
+    assert "| vae (2 seeds) | 0.300 +- 0.100 | 0.900 +- 0.000 |" in text
+    assert "| vae | 0.100 +- 0.000 | 10.000 +- 0.000 | 3.000 +- 0.000 |" in text
+    assert "| logmel_stats (1 seed) | 0.900 | 0.900 |" in text  # one seed: no spread shown
+
+
+def test_tiny_params_are_valid() -> None:
+    params = validate(TINY)
+    assert params.speech.versions == ["small", "medium"]
