@@ -214,7 +214,7 @@ class SpeechBenchmark(_Section):
     models: list[str] = Field(
         default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
     )
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     latent_dim: int = Field(default=16, ge=1)
     batch_size: int = Field(default=64, ge=2)
     epochs: dict[str, int] = Field(default_factory=lambda: {"small": 20, "medium": 20})
