@@ -448,6 +448,22 @@ def _doctor(args: argparse.Namespace) -> None:
     )
 
 
+def _model_run_arguments(
+    sub: argparse.ArgumentParser, step: str, model_help: str, model_dir_required: bool = False
+) -> None:
+    """The arguments every train / evaluate command shares (SynTone and SynSpeech alike)."""
+    sub.add_argument("--model", required=True, help=model_help)
+    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--dataset", type=Path, required=True)
+    sub.add_argument("--features", type=Path, required=True)
+    if step == "train":
+        sub.add_argument("--out", type=Path, required=True, help="model directory (model.pt, training.json)")
+        sub.add_argument("--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)")
+    else:
+        sub.add_argument("--model-dir", type=Path, required=model_dir_required, help="the trained model")
+        sub.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synaudio", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
@@ -472,26 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
 
-    for name, handler, help in (
-        ("train", _train, "train one model (DVC stages train_<protocol>@<model>-<seed>)"),
-        ("evaluate", _evaluate, "evaluate one trained model (DVC stages evaluate_<protocol>@...)"),
-    ):
-        sub = command(name, handler, help)
-        sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
-        sub.add_argument("--model", required=True)
-        sub.add_argument("--seed", type=int, required=True)
-        sub.add_argument("--dataset", type=Path, required=True)
-        sub.add_argument("--features", type=Path, required=True)
-        if name == "train":
-            sub.add_argument(
-                "--out", type=Path, required=True, help="model directory (model.pt, training.json)"
-            )
-            sub.add_argument(
-                "--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)"
-            )
-        else:
-            sub.add_argument("--model-dir", type=Path, required=True)
-            sub.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
+    sub = command("train", _train, "train one model (DVC stages train_<protocol>@<model>-<seed>)")
+    sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
+    _model_run_arguments(sub, "train", "a block under models:")
+    sub = command("evaluate", _evaluate, "evaluate one trained model (DVC stages evaluate_<protocol>@...)")
+    sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
+    _model_run_arguments(sub, "evaluate", "a block under models:", model_dir_required=True)
 
     sub = command("aggregate", _aggregate, "one results table from evaluation JSON files")
     sub.add_argument("evaluations", nargs="+", type=Path)
@@ -518,34 +520,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
 
-    for name, handler, help in (
-        ("speech-train", _speech_train, "train one model on SynSpeech (stage speech_train)"),
-        (
-            "speech-evaluate",
-            _speech_evaluate,
-            "probes + metrics of one SynSpeech model (stage speech_evaluate)",
-        ),
-    ):
-        sub = command(name, handler, help)
-        sub.add_argument("--version", required=True, help="one of speech.versions")
-        sub.add_argument(
-            "--model",
-            required=True,
-            help="a block under models:" + (" or 'logmel_stats'" if "eval" in name else ""),
-        )
-        sub.add_argument("--seed", type=int, required=True)
-        sub.add_argument("--dataset", type=Path, required=True)
-        sub.add_argument("--features", type=Path, required=True)
-        if name == "speech-train":
-            sub.add_argument(
-                "--out", type=Path, required=True, help="model directory (model.pt, training.json)"
-            )
-            sub.add_argument(
-                "--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)"
-            )
-        else:
-            sub.add_argument("--model-dir", type=Path, help="the trained model (not for logmel_stats)")
-            sub.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
+    sub = command("speech-train", _speech_train, "train one model on SynSpeech (stage speech_train)")
+    sub.add_argument("--version", required=True, help="one of speech.versions")
+    _model_run_arguments(sub, "train", "a block under models:")
+    sub = command(
+        "speech-evaluate", _speech_evaluate, "probes + metrics of one SynSpeech model (stage speech_evaluate)"
+    )
+    sub.add_argument("--version", required=True, help="one of speech.versions")
+    _model_run_arguments(sub, "evaluate", "a block under models: or 'logmel_stats' (no --model-dir)")
 
     sub = command("speech-aggregate", _speech_aggregate, "SynSpeech results table from evaluation JSONs")
     sub.add_argument("evaluations", nargs="+", type=Path)
