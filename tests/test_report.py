@@ -149,13 +149,21 @@ def _check_speech_page(page: Path, screenshot: Path, models: set[str]) -> dict:
     return seen
 
 
+def test_the_committed_speech_report_loads_in_a_browser(tmp_path: Path) -> None:
+    page = REPO / "reports" / "speech.html"
+    _check_speech_page(page, tmp_path / "speech.png", {"vae", "beta_vae", "factor_vae", "beta_tcvae"})
+    files = [path for path in (REPO / "reports" / "speech").rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in [page, *files]) <= PAGE_LIMIT
+
+
 def test_the_pipeline_speech_report_shows_every_version_and_fills_the_readme(
     reproduced: Path, tmp_path: Path
 ) -> None:
     page = reproduced / "reports" / "speech.html"
     _check_speech_page(page, tmp_path / "speech.png", set(TINY["speech"]["models"]))
     html = page.read_text()
-    assert "holds none of these runs" not in html
+    assert "holds none of these runs" not in html and "A blank\ntraining run" not in html  # every run is here
+    assert html.count("<td>noise codes</td>") == 2  # the estimator's floor beside the models, per version
     assert html.count("<code>speech_evaluate@") == 2 * 2  # 2 versions x 2 models, seed 0
     readme = (reproduced / "README.md").read_text()
     section = readme[readme.index(SPEECH_MARKERS[0]) : readme.index(SPEECH_MARKERS[1])]

@@ -85,9 +85,9 @@ def test_probes_find_what_the_codes_carry_and_report_chance() -> None:
 
 
 def test_table_averages_seeds_orders_models_and_writes_markdown() -> None:
-    def evaluation_json(model: str, seed: int, speaker: float) -> dict:
+    def evaluation_json(model: str, seed: int, speaker: float, version: str = "small") -> dict:
         return {
-            "version": "small", "model": model, "seed": seed,
+            "version": version, "model": model, "seed": seed,
             "metrics": {"probe/speaker": speaker, "probe/gender": 0.9, "mig": 0.1, "mig/speaker": 0.2},
             "chance": {"chance/speaker": 0.02, "chance/gender": 0.5},
             "held_out": {"reconstruction_error": 10.0, "active_dimensions": 3},
@@ -95,12 +95,14 @@ def test_table_averages_seeds_orders_models_and_writes_markdown() -> None:
 
     table = tables.aggregate(
         [
+            evaluation_json("vae", 0, 0.5, version="medium"),
             evaluation_json("vae", 0, 0.2),
             evaluation_json("vae", 1, 0.4),
             evaluation_json("logmel_stats", 0, 0.9),
         ]
     )
-    speaker = table[table.metric == "probe/speaker"].set_index("model")
+    assert list(dict.fromkeys(table.version)) == ["small", "medium"]  # the original's order, not by name
+    speaker = table[(table.metric == "probe/speaker") & (table.version == "small")].set_index("model")
     assert list(speaker.index) == ["logmel_stats", "vae"]
     assert speaker.loc["vae", "mean"] == pytest.approx(0.3)
     assert speaker.loc["vae", "std"] == pytest.approx(0.1)

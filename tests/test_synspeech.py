@@ -100,3 +100,15 @@ def test_checks_pass_on_good_audio_and_name_a_silent_clip(bank: Path, tmp_path: 
     with pytest.raises(UserError, match="silent"):
         checks.check(tmp_path / "tiny", tmp_path / "checks.json")
     assert json.loads((tmp_path / "checks.json").read_text())["examples"]["silent"] == [5]
+
+
+def test_pitch_is_measured_at_the_fundamental_when_a_harmonic_dominates() -> None:
+    # A low voice (80 Hz) whose third harmonic (a formant near 240 Hz) carries most energy:
+    # the raw autocorrelation, shrinking with the lag, peaked at the harmonic's period
+    # (Large's checks measured sad low male voices at 230-400 Hz this way).
+    t = np.arange(checks.RATE) / checks.RATE
+    voice = 0.3 * np.sin(2 * np.pi * 80 * t) + np.sin(2 * np.pi * 240 * t)
+    clip = np.round(voice / np.abs(voice).max() * 0.5 * 32767).astype(np.int16)
+    f0, voiced = checks.pitch_track(clip, clip.size)
+    assert f0 == pytest.approx(80, rel=0.02)
+    assert voiced == 1.0

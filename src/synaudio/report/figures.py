@@ -242,26 +242,35 @@ def amplitude_erasure(
 
 
 def information_matrices(matrices: dict[str, np.ndarray], factor_names: Sequence[str], path: Path) -> Path:
-    """Per model: I(z_k; factor) / H(factor) on held-out posterior means - which latent carries what."""
+    """Per model: I(z_k; factor) / H(factor) on held-out posterior means - which latent carries what.
+
+    Panels sit in one row for up to 8 latents (SynTone); wider codes (SynSpeech's 16) get
+    panels twice as wide, two to a row, so every latent keeps a readable column."""
     models = list(matrices)
+    latents = next(iter(matrices.values())).shape[1]
+    columns = len(models) if latents <= 8 else min(2, len(models))
+    rows = -(-len(models) // columns)
+    panel = 2.6 * max(1.0, latents / 8)
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(
-            1, len(models), figsize=(2.6 * len(models) + 1.5, 2.3), squeeze=False, sharey=True,
-            layout="constrained",
+            rows, columns, figsize=(panel * columns + 1.5, max(2.3, 0.22 * len(factor_names) + 0.8) * rows),
+            squeeze=False, sharey=True, layout="constrained",
         )  # fmt: skip
-        for axis, model in zip(axes[0], models, strict=True):
+        for axis in axes.flat[len(models) :]:
+            axis.set_visible(False)
+        for axis, model in zip(axes.flat, models, strict=False):
             matrix = matrices[model]
             axis.grid(False)
             shown = axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1, aspect="auto")
             axis.set_title(model)
             axis.set_yticks(range(len(factor_names)), factor_names)
-            axis.tick_params(axis="y", labelleft=axis is axes[0][0])
+            axis.tick_params(axis="y", labelleft=axis in axes[:, 0])
             axis.set_xticks(range(matrix.shape[1]), [f"z{k}" for k in range(matrix.shape[1])])
             for (j, k), value in np.ndenumerate(matrix):
                 if value >= 0.1:
                     axis.text(k, j, f"{value:.1f}", ha="center", va="center", fontsize=6,
                               color="white" if value > 0.6 else "black")  # fmt: skip
-        figure.colorbar(shown, ax=axes[0], label="normalised mutual information", shrink=0.9)
+        figure.colorbar(shown, ax=axes, label="normalised mutual information", shrink=0.9)
         return _save(figure, path)
 
 

@@ -38,6 +38,7 @@ MARKERS = ("<!-- results:synspeech -->", "<!-- /results:synspeech -->")
 INFORMATION_FACTORS = ("speaker", "gender", "text", "keyword", "carrier", "style", "pitch_base",
                        "formant_scale", "breathiness", "roughness", "flutter")  # fmt: skip
 SHOWN_CLIPS = 2
+NOISE_CODES = "noise codes"  # Gaussian codes independent of every factor
 
 
 def _clip(dataset: Any, row: int) -> np.ndarray:
@@ -134,7 +135,9 @@ def _version(
             "training": training, "active": result["held_out"]["active_dimensions"],
             "stages": (f"speech_train@{version}-{model}-{seed}", f"speech_evaluate@{version}-{model}-{seed}"),
         })  # fmt: skip
-    if matrices:
+    if matrices:  # the plug-in MI of codes that carry nothing: its floor for many-class factors (text)
+        noise = np.random.default_rng(settings.seed).standard_normal((test.size, params.speech.latent_dim))
+        matrices[NOISE_CODES], _ = information(noise, dataset.factors.iloc[test], params.speech.bins)
         figures.information_matrices(matrices, names, out.path(f"{version}/latent-factor-information.png"))
         made["information"] = out.link(f"{version}/latent-factor-information.png")
         made["carriers"] = [

@@ -19,6 +19,7 @@ SUITE = ("mig", "jemmig", "dcimig", "modularity", "sap", "dci_disentanglement", 
          "dci_informativeness", "explicitness")  # fmt: skip
 HELD_OUT = ("reconstruction_error", "active_dimensions")
 MODEL_ORDER = (BASELINE, "vae", "beta_vae", "factor_vae", "beta_tcvae")
+VERSION_ORDER = ("small", "medium", "large")  # the original's; other versions follow by name
 
 
 def _order(name: str, known: tuple[str, ...]) -> tuple[int, str]:
@@ -47,10 +48,12 @@ def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
         .reset_index()
     )  # fmt: skip
     metric_order = (*PROBES, *SUITE, *HELD_OUT)
+    table["version_rank"] = table["version"].map(lambda v: _order(v, VERSION_ORDER)[0])
     table["model_rank"] = table["model"].map(lambda m: _order(m, MODEL_ORDER)[0])
     table["metric_rank"] = table["metric"].map(metric_order.index)
-    table = table.sort_values(["version", "model_rank", "model", "metric_rank"], kind="stable")
-    return table.drop(columns=["model_rank", "metric_rank"]).reset_index(drop=True)
+    ranks = ["version_rank", "version", "model_rank", "model", "metric_rank"]
+    table = table.sort_values(ranks, kind="stable")
+    return table.drop(columns=["version_rank", "model_rank", "metric_rank"]).reset_index(drop=True)
 
 
 def cell(mean: float, std: float, seeds: int) -> str:

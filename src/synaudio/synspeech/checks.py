@@ -38,6 +38,9 @@ def pitch_track(clip: np.ndarray, length: int) -> tuple[float, float]:
         return 0.0, 0.0
     spectrum = np.fft.rfft(frames - frames.mean(axis=1, keepdims=True), n=2 * FRAME)
     correlation = np.fft.irfft(np.abs(spectrum) ** 2)[:, :FRAME]
+    # Per overlapping sample: the raw sum shrinks with the lag, which favours short lags and
+    # measured low, rough voices (Large's sad males) at a formant's multiple of their f0.
+    correlation *= FRAME / (FRAME - np.arange(FRAME))
     lag = LAGS[0] + np.argmax(correlation[:, LAGS[0] : LAGS[1]], axis=1)
     peak = correlation[np.arange(len(lag)), lag] / np.maximum(correlation[:, 0], 1e-12)
     periodic = peak > VOICED
