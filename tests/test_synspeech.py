@@ -1,13 +1,17 @@
-"""SynSpeech generation: the grid, byte-identical output for any worker count, resumable chunks."""
+"""SynSpeech generation: the grid, byte-identical output for any worker count, resumable chunks,
+the checks, and pool workers that stop when told."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from synaudio import cli
 from synaudio.datasets.store import load_dataset
 from synaudio.errors import UserError
 from synaudio.params import SynSpeech, VoiceBank
@@ -112,3 +116,20 @@ def test_pitch_is_measured_at_the_fundamental_when_a_harmonic_dominates() -> Non
     f0, voiced = checks.pitch_track(clip, clip.size)
     assert f0 == pytest.approx(80, rel=0.02)
     assert voiced == 1.0
+
+
+def _sigterm_disposition(_: int) -> bool:
+    return signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_pool_workers_die_on_sigterm_while_the_cli_unwinds_on_it() -> None:
+    # Pool.terminate() stops idle workers with SIGTERM; the CLI's Python-level handler,
+    # inherited through fork, could miss one landing just before a worker blocked (a hang).
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        cli.install_signal_handlers()
+        assert signal.getsignal(signal.SIGTERM) is cli._terminate
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            assert pool.map(_sigterm_disposition, range(2)) == [True, True]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -595,9 +596,26 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds through `finally`, so temporaries are removed
 
 
+def install_signal_handlers() -> None:
+    """SIGTERM unwinds this process (temporaries removed); forked children keep the default.
+
+    A pool worker (SynSpeech's synthesis) inherits handlers through fork, and
+    `Pool.terminate()` stops idle workers with SIGTERM. A Python-level handler only runs
+    once the blocking call returns, so a SIGTERM landing just before a worker blocks on
+    the task queue was never seen and the pool hung at its exit (seen in a test run)."""
+    global _children_reset
+    signal.signal(signal.SIGTERM, _terminate)
+    if not _children_reset:  # once per process: main() also runs in-process (tests)
+        os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+        _children_reset = True
+
+
+_children_reset = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    install_signal_handlers()
     try:
         args.handler(args)
     except UserError as exc:
