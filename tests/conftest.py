@@ -43,6 +43,7 @@ TINY: dict[str, Any] = {
     },  # 88 clips in all; a voice bank of 4 speakers built into each project copy
     "speech": {
         "models": ["vae", "factor_vae"],
+        "seeds": [0],  # the default is full scale (three seeds)
         "split": {"test_fraction": 0.5, "seed": 0},  # 20 held-out clips for the metrics suite
         "latent_dim": 4,
         "batch_size": 8,
