@@ -109,7 +109,7 @@ def test_checks_pass_on_good_audio_and_name_a_silent_clip(bank: Path, tmp_path: 
 def test_pitch_is_measured_at_the_fundamental_when_a_harmonic_dominates() -> None:
     # A low voice (80 Hz) whose third harmonic (a formant near 240 Hz) carries most energy:
     # the raw autocorrelation, shrinking with the lag, peaked at the harmonic's period
-    # (Large's checks measured sad low male voices at 230-400 Hz this way).
+    # (Large's checks measured 22 sad low male clips at 218-432 Hz this way).
     t = np.arange(checks.RATE) / checks.RATE
     voice = 0.3 * np.sin(2 * np.pi * 80 * t) + np.sin(2 * np.pi * 240 * t)
     clip = np.round(voice / np.abs(voice).max() * 0.5 * 32767).astype(np.int16)

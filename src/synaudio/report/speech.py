@@ -226,6 +226,7 @@ def _render(
     return environment.get_template("speech.html.j2").render(
         tables=per_version, sections=sections, showcase=showcase, provenance=runs,
         runs_available=bool(runs) and any(r["eval_run"] for r in runs),
+        training_runs_missing=any(not r["train_run"] for r in runs if r["model"] != evaluation.BASELINE),
         settings=evaluated[0]["settings"] if evaluated else {}, speech=params.speech,
         synspeech=params.synspeech,
     )  # fmt: skip
