@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import signal
 import subprocess
 import time
@@ -159,3 +160,32 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_study, tmp_path: Path, wr
     whole = torch.load(tmp_path / "whole" / "model.pt")
     resumed = torch.load(tmp_path / "resumed" / "model.pt")
     assert all(torch.equal(whole[name], resumed[name]) for name in whole)
+
+
+def test_a_checkpoint_is_resumed_only_by_the_configuration_that_wrote_it(
+    tiny_study, tmp_path: Path, write_params
+) -> None:
+    """Issue 12, case 1: a retrain with another gamma must not inherit the old weights."""
+    tree = copy.deepcopy(TINY)
+    tree["tracking"] = {"enabled": False}
+    study, checkpoints = tiny_study["corrected"], tmp_path / "ckpt"
+    first = write_params(tree, tmp_path / "first.yaml")
+    subprocess.run(train_command(study, tmp_path / "a", checkpoints, first), check=True, capture_output=True)
+    again = subprocess.run(train_command(study, tmp_path / "a2", checkpoints, first), check=True,
+                           capture_output=True, text=True)  # fmt: skip
+    assert '"resumed_from_epoch": 2' in (tmp_path / "a2" / "training.json").read_text(), again.stderr
+
+    tree["models"]["factor_vae"]["gamma"] = 50.0
+    other = write_params(tree, tmp_path / "other.yaml")
+    stale = subprocess.run(train_command(study, tmp_path / "b", checkpoints, other), check=True,
+                           capture_output=True, text=True)  # fmt: skip
+    assert "not resuming" in stale.stderr and "another configuration" in stale.stderr
+    summary = json.loads((tmp_path / "b" / "training.json").read_text())
+    assert summary["resumed_from_epoch"] == 0
+    assert [row["epoch"] for row in summary["history"]] == [1, 2] and "loss" in summary["history"][0]
+    fresh = tmp_path / "fresh"
+    subprocess.run(
+        train_command(study, fresh, tmp_path / "fresh-ckpt", other), check=True, capture_output=True
+    )
+    assert (tmp_path / "b" / "model.pt").read_bytes() == (fresh / "model.pt").read_bytes()
+    assert (tmp_path / "b" / "model.pt").read_bytes() != (tmp_path / "a" / "model.pt").read_bytes()

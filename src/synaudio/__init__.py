@@ -1,3 +1,21 @@
 """synaudio: the reproducibility archive for disentangled audio representation learning."""
 
+import os
+import platform
+
 __version__ = "0.1.0"
+
+# One instruction set for every CPU kernel, whatever the machine offers. PyTorch (ATen),
+# MKL (BLAS, FFT) and oneDNN (convolutions) pick their code path from the CPU they find,
+# and the paths round differently: the same features and training gave other bytes on an
+# AVX2 machine than on the AVX-512 one that first ran them (measured: mel, conv forward
+# and gradient, matmul each hash differently under ATen's `default` and `avx2` paths).
+# Pinning all three to AVX2 - the newest set every x86-64 machine we run on has - makes
+# CPU results a function of the inputs alone. Set before torch is imported (the
+# libraries read these once, at their first use); export another value to opt out, e.g.
+# SYNAUDIO_CPU_ISA=native for the machine's fastest path at the cost of that guarantee.
+CPU_ISA = os.environ.get("SYNAUDIO_CPU_ISA", "avx2")
+if CPU_ISA != "native" and platform.machine() in ("x86_64", "AMD64"):
+    os.environ.setdefault("ATEN_CPU_CAPABILITY", CPU_ISA.lower())
+    os.environ.setdefault("MKL_CBWR", CPU_ISA.upper())
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", CPU_ISA.upper())

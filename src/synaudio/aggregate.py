@@ -1,17 +1,20 @@
 """One table of the SynTone study: model x metric, published | paper protocol | corrected.
 
-Reads the evaluation JSON files (one per model, protocol and seed); the corrected
+Reads the evaluation JSON files that params.yaml declares (one per model, protocol and
+seed of its grid; `evaluation_files`), nothing else in their folders; the corrected
 column is mean +- std across seeds, the paper column mean +- std over the paper
 protocol's re-evaluations of one checkpoint (as the published table did).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from synaudio.declared import stage_name
+from synaudio.params import Params
 
 # SYNTONE.md section 5: the published table (mean +- std over 10 re-evaluations).
 PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
@@ -96,5 +99,15 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_evaluations(paths: list[Path]) -> list[dict[str, Any]]:
-    return [json.loads(path.read_text()) for path in paths]
+def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
+    """(evaluation JSON, stage that writes it) for every model and seed params.yaml declares."""
+    seeds = {"paper": params.training.paper_seeds, "corrected": params.training.corrected_seeds}
+    return [
+        (
+            artifacts / protocol / "eval" / f"{model}-seed{seed}.json",
+            stage_name("evaluate", protocol, model, seed),
+        )
+        for protocol, protocol_seeds in seeds.items()
+        for model in params.training.models
+        for seed in protocol_seeds
+    ]

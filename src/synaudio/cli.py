@@ -32,7 +32,7 @@ def _syntone(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     spec = params.syntone
     started = time.perf_counter()
-    with tracking.tracked_run(params, "syntone", f"syntone/{args.protocol}") as run:
+    with tracking.tracked_run(params, "syntone", f"syntone/{args.protocol}", _outs(args)) as run:
         manifest = syntone.build(spec, args.protocol, args.out)
         seconds = time.perf_counter() - started
         summary = syntone.summary(spec, args.protocol, manifest)
@@ -54,6 +54,11 @@ def _syntone(args: argparse.Namespace) -> None:
     )
 
 
+def _outs(args: argparse.Namespace) -> list[Path]:
+    """The paths a stage command writes (its --out and --summary)."""
+    return [path for path in (getattr(args, "out", None), getattr(args, "summary", None)) if path is not None]
+
+
 def _model_name(params: Any, model: str) -> None:
     if model not in params.models:
         raise UserError(
@@ -66,7 +71,7 @@ def _features(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     started = time.perf_counter()
-    with tracking.tracked_run(params, "features", f"features/{args.protocol}") as run:
+    with tracking.tracked_run(params, "features", f"features/{args.protocol}", _outs(args)) as run:
         manifest = features.build(args.dataset, args.protocol, params.features, params.split, args.out)
         seconds = time.perf_counter() - started
         if run is not None:
@@ -107,7 +112,7 @@ def _tracked_training(
     _quiet_lightning()
     rows, manifest, split = features.load_features(args.features, args.dataset)
     dataset_name = "synspeech" if backbone else "syntone"
-    with tracking.tracked_run(params, "train", name) as run:
+    with tracking.tracked_run(params, "train", name, _outs(args)) as run:
         if run is not None:
             tracking.log_dataset(
                 args.dataset, {"features": manifest}, manifest["dataset_digest"], dataset_name, "training"
@@ -123,6 +128,8 @@ def _tracked_training(
             args.checkpoints,
             run,
             **({"backbone": backbone} if backbone else {}),
+            data_digest=manifest["sha256"],
+            provenance=tracking.provenance(run, _outs(args)),
         )
         if run is not None:
             import mlflow
@@ -146,17 +153,18 @@ def _evaluate(args: argparse.Namespace) -> None:
     backbone = training.load_backbone(args.model_dir, params.training.latent_dim)
     factors = load_dataset(args.dataset).factors
     name = f"{args.model}/{args.protocol}/seed{args.seed}"
-    with tracking.tracked_run(params, "evaluate", name) as run:
+    with tracking.tracked_run(params, "evaluate", name, _outs(args)) as run:
         result = evaluation.evaluate_model(
             params, args.protocol, backbone, rows, factors, split["test"], args.seed
         )
-        result = {"model": args.model, "seed": args.seed, **result}
+        model_sha256 = _sha256_file(args.model_dir / training.MODEL_FILE)
+        result = {"model": args.model, "seed": args.seed, "model_sha256": model_sha256, **result}
         atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
         if run is not None:
             import mlflow
 
             mlflow.log_metrics({k.replace("/", "."): v["mean"] for k, v in result["metrics"].items()})
-            mlflow.set_tag("model.sha256", _sha256_file(args.model_dir / training.MODEL_FILE))
+            mlflow.set_tag("model.sha256", model_sha256)
             mlflow.log_dict(result, "evaluation.json")
     headline = ", ".join(f"{k} {v['mean']:.3f}" for k, v in result["metrics"].items() if k in ("mig", "sap"))
     print(f"evaluate/{name}: {headline} -> {args.out}")
@@ -164,13 +172,15 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _aggregate(args: argparse.Namespace) -> None:
     from synaudio import aggregate
+    from synaudio.declared import read_results
 
-    table = aggregate.aggregate(aggregate.load_evaluations(args.evaluations))
+    declared = aggregate.evaluation_files(load_params(args.params), args.artifacts)
+    table = aggregate.aggregate(read_results(declared))
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "results.csv", table.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(args.out / "results.json", table.to_json(orient="records", indent=2) + "\n")
     atomic_write_text(args.out / "results.md", aggregate.markdown(table))
-    print(f"aggregate: {len(args.evaluations)} evaluations -> {args.out}/results.{{csv,json,md}}")
+    print(f"aggregate: {len(declared)} evaluations -> {args.out}/results.{{csv,json,md}}")
 
 
 def _speech_version(params: Any, version: str) -> None:
@@ -185,7 +195,9 @@ def _speech_features(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     _speech_version(params, args.version)
     started = time.perf_counter()
-    with tracking.tracked_run(params, "speech-features", f"speech/{args.version}/features") as run:
+    with tracking.tracked_run(
+        params, "speech-features", f"speech/{args.version}/features", _outs(args)
+    ) as run:
         manifest = features.build(
             args.dataset, PROTOCOL, params.speech.features, params.speech.split, args.out
         )
@@ -237,7 +249,7 @@ def _speech_evaluate(args: argparse.Namespace) -> None:
         backbone = training.load_backbone(args.model_dir, params.speech.latent_dim, factory)
         model_file = args.model_dir / training.MODEL_FILE
     name = f"speech/{args.version}/{args.model}" + ("" if baseline else f"/seed{args.seed}")
-    with tracking.tracked_run(params, "speech-evaluate", name) as run:
+    with tracking.tracked_run(params, "speech-evaluate", name, _outs(args)) as run:
         numbers = (
             evaluation.evaluate_baseline(rows, dataset.factors, args.seed)
             if backbone is None
@@ -261,15 +273,16 @@ def _speech_evaluate(args: argparse.Namespace) -> None:
 
 
 def _speech_aggregate(args: argparse.Namespace) -> None:
-    from synaudio.aggregate import load_evaluations
+    from synaudio.declared import read_results
     from synaudio.speech import tables
 
-    table = tables.aggregate(load_evaluations(args.evaluations))
+    declared = tables.evaluation_files(load_params(args.params), args.artifacts)
+    table = tables.aggregate(read_results(declared))
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "results.csv", table.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(args.out / "results.json", table.to_json(orient="records", indent=2) + "\n")
     atomic_write_text(args.out / "results.md", tables.markdown(table))
-    print(f"speech aggregate: {len(args.evaluations)} evaluations -> {args.out}/results.{{csv,json,md}}")
+    print(f"speech aggregate: {len(declared)} evaluations -> {args.out}/results.{{csv,json,md}}")
 
 
 def _voicebank(args: argparse.Namespace) -> None:
@@ -295,7 +308,7 @@ def _synspeech(args: argparse.Namespace) -> None:
             f"({sorted(params.synspeech.versions)})"
         )
     started = time.perf_counter()
-    with tracking.tracked_run(params, "synspeech", f"synspeech/{args.version}") as run:
+    with tracking.tracked_run(params, "synspeech", f"synspeech/{args.version}", _outs(args)) as run:
         manifest = generate.build(args.bank, params.synspeech, args.version, args.out)
         seconds = time.perf_counter() - started
         clips, samples = manifest["audio"]["shape"]
@@ -496,8 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--protocol", choices=("paper", "corrected"), required=True)
     _model_run_arguments(sub, "evaluate", "a block under models:", model_dir_required=True)
 
-    sub = command("aggregate", _aggregate, "one results table from evaluation JSON files")
-    sub.add_argument("evaluations", nargs="+", type=Path)
+    sub = command("aggregate", _aggregate, "the SynTone table from the evaluations params.yaml declares")
+    sub.add_argument(
+        "--artifacts", type=Path, default=Path("artifacts/syntone"), help="(default: %(default)s)"
+    )
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command("voicebank", _voicebank, "build SynSpeech's voice bank (data/, pinned by data.dvc)")
@@ -530,8 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--version", required=True, help="one of speech.versions")
     _model_run_arguments(sub, "evaluate", "a block under models: or 'logmel_stats' (no --model-dir)")
 
-    sub = command("speech-aggregate", _speech_aggregate, "SynSpeech results table from evaluation JSONs")
-    sub.add_argument("evaluations", nargs="+", type=Path)
+    sub = command(
+        "speech-aggregate", _speech_aggregate, "the SynSpeech table from the evaluations params.yaml declares"
+    )
+    sub.add_argument(
+        "--artifacts", type=Path, default=Path("artifacts/speech"), help="(default: %(default)s)"
+    )
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command("report", _report, "tables, figures, audio and index.html (DVC stage report)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,24 +69,50 @@ def init_tracking(experiment: str) -> str:
     return mlflow.create_experiment(experiment, artifact_location=_artifact_location(uri))
 
 
-def git_state(root: Path) -> dict[str, str]:
-    """Commit and dirty flag of the checkout (\"unknown\" outside git)."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
+def _pipeline_outputs(root: Path) -> list[str]:
+    """dvc.lock and every output it records: DVC rewrites these while a pipeline runs."""
+    import yaml
 
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        lock = yaml.safe_load((root / "dvc.lock").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ["dvc.lock"]
+    stages = lock.get("stages", {}) if isinstance(lock, dict) else {}
+    return ["dvc.lock", *(out["path"] for stage in stages.values() for out in stage.get("outs", []))]
+
+
+def git_state(root: Path, outputs: Sequence[Path] = ()) -> dict[str, str]:
+    """Commit and dirty flag of the checkout ("unknown" outside git).
+
+    Dirty means the code, parameters or inputs differ from the commit: a changed tracked
+    file other than this stage's `outputs` and the pipeline's recorded outputs. (DVC
+    deletes a stage's git-tracked outputs before running it, and updates dvc.lock and
+    upstream outputs during `dvc repro`; none of that makes a run's inputs uncommitted.)
+    """
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        top = Path(git("rev-parse", "--show-toplevel").strip())
+        status = git("status", "--porcelain", "-z", "--untracked-files=no")
+        changed = [entry[3:] for entry in status.split("\0") if entry]
     except (OSError, subprocess.CalledProcessError):
         return {"git.commit": "unknown", "git.dirty": "unknown"}
+    ignored = _pipeline_outputs(top) + [
+        Path(os.path.abspath(path)).relative_to(top).as_posix()
+        for path in outputs
+        if Path(os.path.abspath(path)).is_relative_to(top)
+    ]
+    dirty = any(
+        not any(path == out or path.startswith(out.rstrip("/") + "/") for out in ignored) for path in changed
+    )
     return {"git.commit": commit, "git.dirty": str(dirty).lower()}
 
 
-def run_tags(stage: str) -> dict[str, str]:
-    tags = {"synaudio.stage": stage, **git_state(Path.cwd())}
+def run_tags(stage: str, outputs: Sequence[Path] = ()) -> dict[str, str]:
+    tags = {"synaudio.stage": stage, **git_state(Path.cwd(), outputs)}
     for env, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
         if os.environ.get(env):
             tags[tag] = os.environ[env]
@@ -94,17 +120,30 @@ def run_tags(stage: str) -> dict[str, str]:
 
 
 @contextmanager
-def tracked_run(params: Params, stage: str, run_name: str) -> Iterator[Any]:
-    """An MLflow run with the archive's tags and every parameter, or None when disabled."""
+def tracked_run(params: Params, stage: str, run_name: str, outputs: Sequence[Path] = ()) -> Iterator[Any]:
+    """An MLflow run with the archive's tags and every parameter, or None when disabled.
+    `outputs`: what this stage writes (not counted as uncommitted changes)."""
     if not params.tracking.enabled:
         yield None
         return
     import mlflow
 
     experiment_id = init_tracking(params.tracking.experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags(stage)) as run:
+    tags = run_tags(stage, outputs)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in flatten(params.model_dump()).items()})
         yield run
+
+
+def provenance(run: Any, outputs: Sequence[Path] = ()) -> dict[str, Any]:
+    """What a training writes into training.json about where it ran: the MLflow run (None
+    when tracking is off) and the git state, so the report needs no local database."""
+    state = git_state(Path.cwd(), outputs)
+    return {
+        "mlflow_run_id": run.info.run_id if run is not None else None,
+        "git_commit": state["git.commit"],
+        "git_dirty": state["git.dirty"],
+    }
 
 
 def log_dataset(path: Path, manifest: dict[str, Any], digest: str, name: str, context: str) -> None:

@@ -6,10 +6,16 @@
 * The training features live in one tensor - on the GPU when training there, so there
   is no per-item DataLoader work; on the CPU it is a copy of the memory-mapped rows.
 * A NaN or infinite loss stops the run with a message naming the model, epoch and step.
+* A checkpoint carries the fingerprint of the configuration and data that wrote it; a
+  run resumes only from its own, and starts afresh (saying so) from anyone else's.
+* training.json keeps the per-epoch losses, so the report draws the curves from the
+  stage's declared output rather than from a local MLflow database.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import sys
 import time
@@ -30,6 +36,7 @@ from synaudio.models.objectives import Objective, build_objective
 from synaudio.params import Params
 
 MODEL_FILE, SUMMARY_FILE = "model.pt", "training.json"
+FINGERPRINT_KEY = "synaudio_fingerprint"
 BackboneFactory = Callable[[int], nn.Module]  # latent_dim -> a module with .encoder / .decoder
 
 
@@ -71,15 +78,34 @@ class NonFiniteLoss(UserError):
 
 class VAEModule(L.LightningModule):
     def __init__(
-        self, objective: Objective, backbone: nn.Module, lr: float, seed: int, channels_last: bool
+        self,
+        objective: Objective,
+        backbone: nn.Module,
+        lr: float,
+        seed: int,
+        channels_last: bool,
+        fingerprint: str = "",
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.objective = objective
         self.lr, self.seed, self.channels_last = lr, seed, channels_last
+        self.fingerprint = fingerprint
+        self.history: list[dict[str, float]] = []
         self.automatic_optimization = False
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
+
+    def on_train_epoch_end(self) -> None:
+        epoch = {k.removeprefix("train/"): float(v) for k, v in self.trainer.callback_metrics.items()}
+        self.history.append({"epoch": self.current_epoch + 1, **epoch})
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FINGERPRINT_KEY] = self.fingerprint
+        checkpoint["synaudio_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("synaudio_history", []))
 
     def configure_optimizers(self):
         main = torch.optim.Adam(self.backbone.parameters(), lr=self.lr, betas=(0.9, 0.999))
@@ -118,6 +144,28 @@ class VAEModule(L.LightningModule):
         )
 
 
+def fingerprint(configuration: dict[str, Any]) -> str:
+    """SHA-256 of a JSON-able description of everything that shapes the weights."""
+    return hashlib.sha256(json.dumps(configuration, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def resumable(checkpoint: Path, expected: str) -> tuple[int, str | None]:
+    """(first epoch to run, why the checkpoint is not used or None).
+
+    Only a checkpoint whose fingerprint equals `expected` is resumed; any other - another
+    model setting, seed, epoch count or feature file, or one written before checkpoints
+    carried fingerprints - is set aside, so a retrain never inherits stale weights."""
+    if not checkpoint.exists():
+        return 0, None
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated file raises anything from EOFError to RuntimeError
+        return 0, f"unreadable ({type(exc).__name__})"
+    if state.get(FINGERPRINT_KEY) != expected:
+        return 0, "written by another configuration or other data"
+    return int(state["epoch"]) + 1, None
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -137,12 +185,16 @@ def train(
     checkpoint_dir: Path,
     run: Any = None,
     backbone: BackboneFactory = VAEBackbone,
+    data_digest: str = "",
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one (model, protocol, seed); write model.pt + training.json atomically.
 
-    `backbone` builds the network from the latent size: SynTone's by default, SynSpeech
-    passes one sized for its longer input. It is built after the objective, so the
-    random initialisation of both is a function of the seed alone.
+        `backbone` builds the network from the latent size: SynTone's by default, SynSpeech
+        passes one sized for its longer input. It is built after the objective, so the
+        random initialisation of both is a function of the seed alone. `data_digest` names
+        the features trained on (part of the checkpoint's fingerprint); `provenance` (MLflow run,
+    git state) is copied into training.json.
     """
     settings = params.training
     torch.set_num_threads(settings.threads)
@@ -151,13 +203,16 @@ def train(
     rows = torch.from_numpy(np.ascontiguousarray(features[train_rows])).to(device)
     batch_size, epochs = params.batch_size(model), params.epochs(model, protocol)
     objective = build_objective(params.models[model], settings.latent_dim, len(train_rows), protocol)
-    module = VAEModule(
-        objective,
-        backbone(settings.latent_dim),
-        settings.lr,
-        seed,
-        settings.channels_last and device == "cpu",
-    )
+    channels_last = settings.channels_last and device == "cpu"
+    network = backbone(settings.latent_dim)
+    expected = fingerprint({
+        "model": params.models[model].model_dump(), "protocol": protocol, "seed": seed,
+        "latent_dim": settings.latent_dim, "lr": settings.lr, "batch_size": batch_size, "epochs": epochs,
+        "device": device, "channels_last": channels_last, "data": data_digest,
+        "train_rows": hashlib.sha256(np.ascontiguousarray(train_rows).tobytes()).hexdigest(),
+        "backbone": [(name, tuple(p.shape)) for name, p in network.state_dict().items()],
+    })  # fmt: skip
+    module = VAEModule(objective, network, settings.lr, seed, channels_last, expected)
     loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
     logger: Any = False
     if run is not None:
@@ -183,10 +238,11 @@ def train(
     )
     resume = checkpoint_dir / "last.ckpt"
     started = time.perf_counter()
-    first_epoch = (
-        torch.load(resume, map_location="cpu", weights_only=False)["epoch"] + 1 if resume.exists() else 0
-    )
-    trainer.fit(module, loader, ckpt_path=resume if resume.exists() else None)
+    first_epoch, stale = resumable(resume, expected)
+    if stale:
+        print(f"training: not resuming {resume} ({stale}); starting from epoch 1", file=sys.stderr)
+        resume.unlink()
+    trainer.fit(module, loader, ckpt_path=resume if first_epoch else None)
     seconds = time.perf_counter() - started
     trained_samples = (epochs - first_epoch) * len(loader) * batch_size
     summary = {
@@ -202,11 +258,22 @@ def train(
         "seconds": round(seconds, 2),
         "samples_per_second": round(trained_samples / seconds, 1) if trained_samples else None,
         "final": {k: float(v) for k, v in trainer.callback_metrics.items()},
+        "history": module.history,
+        "provenance": provenance or {},
     }
     with atomic_directory(out_dir) as tmp:
-        torch.save(module.backbone.state_dict(), tmp / MODEL_FILE)
+        (tmp / MODEL_FILE).write_bytes(model_bytes(module.backbone))
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def model_bytes(network: nn.Module) -> bytes:
+    """The state dict as torch.save writes it to a buffer. Saved to a path instead, torch
+    names the archive's folder after the file (and falls back to a stream for a non-ASCII
+    path), so the bytes - and their SHA-256 - would depend on where they are written."""
+    buffer = io.BytesIO()
+    torch.save(network.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 def load_backbone(model_dir: Path, latent_dim: int, backbone: BackboneFactory = VAEBackbone) -> nn.Module:

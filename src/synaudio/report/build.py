@@ -22,6 +22,7 @@ import torch
 from synaudio import aggregate
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.datasets.store import load_dataset
+from synaudio.declared import read_results, stage_name
 from synaudio.errors import UserError
 from synaudio.evaluation import ACTIVE_KL, FACTOR_COLUMNS, FACTOR_KINDS, FACTOR_NAMES, encode
 from synaudio.features import load_features
@@ -29,7 +30,7 @@ from synaudio.metrics.information import tables_for
 from synaudio.params import Params
 from synaudio.report import figures, page, tables
 from synaudio.report.inversion import Inverter, sweep, write_wav
-from synaudio.report.provenance import Provenance, RunRecord, stage_name
+from synaudio.report.provenance import Provenance, RunRecord
 from synaudio.training import SUMMARY_FILE, load_backbone
 
 PROTOCOLS = ("paper", "corrected")
@@ -85,25 +86,23 @@ class Output:
         return f"{self.name}/{relative}"
 
 
-def _evaluations(artifacts: Path, provenance: Provenance) -> list[Evaluated]:
+def _evaluations(params: Params, artifacts: Path, provenance: Provenance) -> list[Evaluated]:
+    """The evaluations params.yaml declares, each with the model beside it."""
     found = []
-    for protocol in PROTOCOLS:
-        for path in sorted((artifacts / protocol / "eval").glob("*.json")):
-            result = json.loads(path.read_text())
-            model, seed = result["model"], int(result["seed"])
-            model_dir = artifacts / protocol / "models" / model / f"seed{seed}"
-            summary = model_dir / SUMMARY_FILE
-            if not summary.exists():
-                raise UserError(
-                    f"{path} has no trained model beside it ({summary} is missing); restore it with "
-                    f"dvc checkout {stage_name('train', protocol, model, seed)} or re-run that stage"
-                )
-            item = Evaluated(protocol, model, seed, result, model_dir, json.loads(summary.read_text()))
-            item.train_run = provenance.training(model_dir)
-            item.eval_run = provenance.evaluation(model_dir, result)
-            found.append(item)
-    if not found:
-        raise UserError(f"no evaluation JSON under {artifacts}/*/eval; run dvc repro first")
+    for result in read_results(aggregate.evaluation_files(params, artifacts)):
+        protocol, model, seed = result["protocol"], result["model"], int(result["seed"])
+        model_dir = artifacts / protocol / "models" / model / f"seed{seed}"
+        summary = model_dir / SUMMARY_FILE
+        if not summary.exists():
+            raise UserError(
+                f"the evaluation of {model}/{protocol}/seed{seed} has no trained model beside it ({summary} "
+                f"is missing); restore it with git checkout, or re-run dvc repro "
+                f"{stage_name('train', protocol, model, seed)}"
+            )
+        item = Evaluated(protocol, model, seed, result, model_dir, json.loads(summary.read_text()))
+        item.train_run = provenance.training(model_dir)
+        item.eval_run = provenance.evaluation(model_dir, result)
+        found.append(item)
     return found
 
 
@@ -255,12 +254,16 @@ def _amplitude_erasure(artifacts: Path, out: Output) -> dict[str, Any]:
             "changes": changes}  # fmt: skip
 
 
-def _curves(items: list[Evaluated], provenance: Provenance) -> dict[tuple[str, str, int], pd.DataFrame]:
-    return {
-        (item.model, item.protocol, item.seed): provenance.curves(item.train_run.run_id)
-        for item in items
-        if item.train_run is not None
-    }
+def _curves(items: list[Evaluated]) -> dict[tuple[str, str, int], pd.DataFrame]:
+    """Per-epoch losses from each training.json (the train stage's output, not MLflow's
+    database, so a clone draws the same curves): columns epoch, then the losses."""
+    curves = {}
+    for item in items:
+        history = pd.DataFrame(item.training.get("history", []))
+        if not history.empty:
+            losses = sorted(c for c in history.columns if c != "epoch")
+            curves[(item.model, item.protocol, item.seed)] = history[["epoch", *losses]]
+    return curves
 
 
 def _plot_data(items: list[Evaluated], curves: dict[tuple[str, str, int], pd.DataFrame], out: Output) -> None:
@@ -312,14 +315,14 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
     """Write out/syntone/ and out/index.html, and the README's results section."""
     started = time.perf_counter()  # one process, nothing beside it in `dvc repro`: all cores
     provenance = Provenance(params.tracking.experiment)
-    items = _evaluations(artifacts, provenance)
+    items = _evaluations(params, artifacts, provenance)
     try:
         table = pd.read_csv(results)
     except OSError as exc:
         raise UserError(f"cannot read {results} ({exc}); run: dvc repro aggregate") from None
     order = list(dict.fromkeys(table["model"]))
     items.sort(key=lambda i: (PROTOCOLS.index(i.protocol), order.index(i.model), i.seed))
-    curves = _curves(items, provenance)
+    curves = _curves(items)
     with atomic_directory(out / "syntone") as staging:
         output = Output(staging)
         media: list[ModelMedia] = []

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from synaudio.datasets.store import _sha256_file
 from synaudio.tracking import tracking_uri
 from synaudio.training import MODEL_FILE
@@ -32,11 +30,6 @@ class RunRecord:
     @property
     def ui_link(self) -> str:
         return f"{UI_URL}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
-
-
-def stage_name(step: str, protocol: str, model: str, seed: int) -> str:
-    """The dvc.yaml stage that wrote an output, e.g. train_corrected@vae-0."""
-    return f"{step}_{protocol}@{model}-{seed}"
 
 
 class Provenance:
@@ -108,17 +101,3 @@ class Provenance:
             if all(k in logged and math.isclose(logged[k], v, abs_tol=1e-9) for k, v in expected.items()):
                 return self._record(run)
         return None
-
-    def curves(self, run_id: str) -> pd.DataFrame:
-        """Per-epoch training losses of a run: columns epoch (1-based) and train/* values."""
-        from mlflow import MlflowClient
-
-        client = MlflowClient(self.uri)
-        run = client.get_run(run_id)
-        columns: dict[str, pd.Series] = {}
-        for key in sorted(k for k in run.data.metrics if k.startswith("train/")):
-            history = client.get_metric_history(run_id, key)
-            columns[key.removeprefix("train/")] = pd.Series({m.step: m.value for m in history})
-        frame = pd.DataFrame(columns).sort_index().reset_index(drop=True)
-        frame.insert(0, "epoch", range(1, len(frame) + 1))
-        return frame

@@ -21,6 +21,7 @@ import pandas as pd
 
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.datasets.store import load_dataset
+from synaudio.declared import read_results
 from synaudio.errors import UserError
 from synaudio.evaluation import encode
 from synaudio.features import load_features
@@ -178,9 +179,9 @@ def build(params: Params, artifacts: Path, datasets: Path, out: Path, readme: Pa
     started = time.perf_counter()
     try:
         table = pd.read_csv(artifacts / "results.csv")
-        results = [json.loads(p.read_text()) for p in sorted((artifacts / "eval").glob("*.json"))]
     except OSError as exc:
         raise UserError(f"no SynSpeech results ({exc}); run dvc repro speech_aggregate") from None
+    results = read_results(tables.evaluation_files(params, artifacts))
     versions = list(dict.fromkeys(table["version"]))
     provenance = Provenance(params.tracking.experiment)
     with atomic_directory(out / "speech") as staging:

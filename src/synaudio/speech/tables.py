@@ -7,11 +7,13 @@ held-out reconstruction error; the active-latent count is descriptive.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from synaudio.aggregate import fmt
+from synaudio.params import Params
 from synaudio.speech.evaluation import BASELINE, PROBED
 
 PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
@@ -20,6 +22,23 @@ SUITE = ("mig", "jemmig", "dcimig", "modularity", "sap", "dci_disentanglement", 
 HELD_OUT = ("reconstruction_error", "active_dimensions")
 MODEL_ORDER = (BASELINE, "vae", "beta_vae", "factor_vae", "beta_tcvae")
 VERSION_ORDER = ("small", "medium", "large")  # the original's; other versions follow by name
+
+
+def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
+    """(evaluation JSON, stage that writes it) for every version, model and seed params.yaml
+    declares, the log-mel baseline of each version first."""
+    declared = []
+    for version in params.speech.versions:
+        declared.append((artifacts / "eval" / f"{version}-{BASELINE}.json", f"speech_baseline@{version}"))
+        declared += [
+            (
+                artifacts / "eval" / f"{version}-{model}-seed{seed}.json",
+                f"speech_evaluate@{version}-{model}-{seed}",
+            )
+            for model in params.speech.models
+            for seed in params.speech.seeds
+        ]
+    return declared
 
 
 def _order(name: str, known: tuple[str, ...]) -> tuple[int, str]:

@@ -1,0 +1,47 @@
+"""The outputs params.yaml declares, and reading exactly those.
+
+A stage that combines earlier results (aggregate, report) reads the files the current
+parameters name - one per (model, seed, ...) of the grid - never whatever lies in a
+folder. A results file left over from another grid is ignored; a declared one that is
+missing or damaged stops the stage with the command that makes it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from synaudio.errors import UserError
+
+REQUIRED = ("model", "metrics")
+
+
+def stage_name(step: str, protocol: str, model: str, seed: int) -> str:
+    """The dvc.yaml stage that wrote a SynTone output, e.g. train_corrected@vae-0."""
+    return f"{step}_{protocol}@{model}-{seed}"
+
+
+def read_results(declared: list[tuple[Path, str]]) -> list[dict[str, Any]]:
+    """Load every (path, stage that writes it) pair, in order; one clear error otherwise."""
+    missing = [(path, stage) for path, stage in declared if not path.is_file()]
+    if missing:
+        path, stage = missing[0]
+        raise UserError(
+            f"{len(missing)} of {len(declared)} evaluations the parameters declare are missing, first "
+            f"{path}; make them with: dvc repro {' '.join(stage for _, stage in missing[:4])}"
+            + (" ..." if len(missing) > 4 else "")
+        )
+    results = []
+    for path, stage in declared:
+        try:
+            result = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: not valid JSON ({exc}); re-make it with dvc repro -f {stage}") from None
+        if not isinstance(result, dict) or any(key not in result for key in REQUIRED):
+            raise UserError(
+                f"{path}: not an evaluation (needs keys {', '.join(REQUIRED)}); "
+                f"re-make it with dvc repro -f {stage}"
+            )
+        results.append(result)
+    return results
