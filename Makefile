@@ -25,7 +25,7 @@ UI_PORT ?= 5000
 IMAGE ?= synaudio:0.1.0
 PYTEST_ARGS ?=
 
-.PHONY: help install system-packages data test test-slow lint all quick report ui bench lock \
+.PHONY: help install system-packages data test test-slow clone-check lint all quick report ui bench lock \
         docker-build docker-run clean
 
 help: ## list the targets (this text)
@@ -58,17 +58,14 @@ $(PKG_STAMP): $(DEPS_STAMP) pyproject.toml
 	synaudio doctor
 	touch $@
 
-data: install ## restore data/ (SynSpeech's voice bank): dvc pull, else rebuild it and check it against data.dvc
-	@if dvc pull -q data.dvc 2>/dev/null; then echo "data: restored by dvc pull (a remote or the local cache)"; else \
-	  echo "data: no DVC remote answered; rebuilding data/ from params.yaml (synspeech.voicebank)"; \
+data: install ## check data/ (SynSpeech's voice bank, in git) against data.dvc; rebuild it when missing
+	@if dvc status -q data.dvc 2>/dev/null; then echo "data: data/ matches the hash pinned in data.dvc"; else \
+	  echo "data: data/ is missing or differs from data.dvc; rebuilding it from params.yaml (synspeech.voicebank)"; \
 	  synaudio voicebank --out data; \
-	  dvc add -q data; \
-	  if ! git diff --quiet -- data.dvc; then \
-	    git checkout -- data.dvc; \
-	    echo "error: the rebuilt data/ differs from the hash pinned in data.dvc (other" \
-	      "synspeech.voicebank params, or another espeak-ng than $$(espeak-ng --version | cut -c1-40))" >&2; \
-	    exit 1; \
-	  fi; echo "data: rebuilt; it matches the hash pinned in data.dvc"; fi
+	  dvc status -q data.dvc || { echo "error: the rebuilt data/ differs from the hash pinned in data.dvc" \
+	    "(other synspeech.voicebank params, or another espeak-ng than" \
+	    "$$(espeak-ng --version | cut -c1-40)); 'git checkout -- data' restores the committed one" >&2; exit 1; }; \
+	  echo "data: rebuilt; it matches the hash pinned in data.dvc"; fi
 
 lock: ## re-resolve pyproject's dependencies (+dev) into requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
@@ -88,23 +85,49 @@ test: install ## the fast test tier (what CI runs), incl. a tiny end-to-end dvc 
 test-slow: install ## every test, paper-scale ones included
 	$(call PYTEST,)
 
+# The user's path, walked by CI after `make test`: a fresh clone of this commit (own venv, no
+# DVC cache, no MLflow database), `make quick` there, then `make report` and a forced rebuild of
+# the report stage, which must reproduce the committed reports/ and README byte for byte.
+clone-check: ## clone HEAD into a temporary folder and run `make quick` and `make report` there
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	git clone -q "$(CURDIR)" "$$d/synaudio"; cd "$$d/synaudio"; \
+	unset MLFLOW_TRACKING_URI VIRTUAL_ENV; export PATH="$$(echo "$$PATH" | sed 's|$(VENV_DIR)/bin:||g')"; \
+	start=$$(date +%s); $(MAKE) --no-print-directory quick; quick=$$(( $$(date +%s) - start )); \
+	grep -q 'id="provenance-table"' build/quick/reports/index.html; \
+	grep -q 'id="provenance-table"' build/quick/reports/speech.html; \
+	start=$$(date +%s); $(MAKE) --no-print-directory report; \
+	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/dvc repro --force --single-item report; \
+	report=$$(( $$(date +%s) - start )); \
+	git diff --exit-code --stat -- reports README.md || { echo "error: the report rebuilt from a clone differs from the committed one" >&2; exit 1; }; \
+	echo "clone-check: make quick $${quick} s (install included), make report + forced rebuild $${report} s; reports/ identical"
+
 lint: install ## ruff (lint + format check) and hadolint on the Dockerfile
 	ruff check src tests bench
 	ruff format --check src tests bench
 	hadolint Dockerfile
 
-all: install ## the whole pipeline at paper scale (dvc repro)
-	synaudio tracking-init
-	dvc repro
+# SCALE=full applies params.full.yaml (the papers' full grid, for a GPU) as a DVC experiment in the
+# workspace; the default runs params.yaml, the scale the committed results were made at.
+SCALE ?=
+SCALE_OVERRIDES := $(if $(filter full,$(SCALE)),params.full.yaml,$(if $(SCALE),$(error SCALE=$(SCALE): use SCALE=full or leave it unset)))
+QUICK_DIR := build/quick
 
-quick: install ## the same stages on the reduced grid of params.quick.yaml (a temporary DVC experiment)
+all: install data ## the whole pipeline (dvc repro); SCALE=full: the papers' full grid (params.full.yaml)
 	synaudio tracking-init
-	dvc exp run --temp $$(synaudio params --overrides params.quick.yaml)
-	@echo "quick: results are a DVC experiment (workspace untouched): 'dvc exp show' compares it," \
-	  "'dvc exp apply <name>' brings its outputs, table and report (reports/index.html) here."
+	$(if $(SCALE_OVERRIDES),dvc exp run $$(synaudio params --overrides $(SCALE_OVERRIDES)),dvc repro)
 
-report: install ## rebuild reports/ (tables, figures, audio, index.html, speech.html) from existing results
-	dvc repro --single-item report speech_report
+quick: install data ## every stage on the reduced grid of params.quick.yaml; its report lands in build/quick/
+	synaudio tracking-init
+	dvc exp remove quick -q 2>/dev/null || true
+	dvc exp run --temp --name quick $$(synaudio params --overrides params.quick.yaml)
+	rm -rf $(QUICK_DIR) && mkdir -p $(QUICK_DIR)
+	git archive "$$(git for-each-ref --format='%(objectname) %(refname)' refs/exps | awk '$$2 ~ /\/quick$$/ {print $$1}')" \
+	  reports README.md | tar -x -C $(QUICK_DIR)
+	@echo "quick: the report of this run is $(QUICK_DIR)/reports/index.html (and speech.html); the run is" \
+	  "DVC experiment 'quick' ('dvc exp show' compares it; the workspace is untouched)"
+
+report: install data ## rebuild reports/ from the committed results and weights (regenerates datasets, never trains)
+	dvc repro report
 	@echo "report: open reports/index.html and reports/speech.html; 'make ui' shows the MLflow runs they name"
 
 ui: install ## the MLflow UI over every run on 127.0.0.1 (port UI_PORT, default 5000)
@@ -126,6 +149,6 @@ docker-run: ## run `make $(TARGET)` (default all) in the image on every GPU, as 
 	docker run --rm --gpus all --user $$(id -u):$$(id -g) \
 	  -v $(CURDIR):/workspace -w /workspace $(IMAGE) make $(or $(TARGET),all)
 
-clean: ## remove caches of tools (not data, not the venv, not MLflow runs)
-	rm -rf .pytest_cache .ruff_cache
+clean: ## remove caches of tools and build/ (not data, not the venv, not MLflow runs)
+	rm -rf .pytest_cache .ruff_cache build
 	find src tests bench -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from synaudio import features
+from synaudio.datasets import syntone
 from synaudio.params import Params, validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,6 +120,10 @@ def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     git(dest, "init", "-q", "-b", "main")
     for command in (["synaudio", "voicebank", "--out", "data"], ["dvc", "add", "-q", "data"]):
         subprocess.run([BIN / command[0], *command[1:]], cwd=dest, check=True, capture_output=True)
+    # as in the repository: data/ lives in git, data.dvc pins its hash without a cache copy
+    pinned = (dest / "data.dvc").read_text().replace("  path: data\n", "  path: data\n  cache: false\n")
+    (dest / "data.dvc").write_text(pinned)
+    shutil.copy2(REPO / ".gitignore", dest / ".gitignore")
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "project")
     return dest
@@ -145,3 +151,24 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> P
     git(project, "add", "-A")
     git(project, "commit", "-qm", "reproduced")
     return project
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """TINY datasets and features for both protocols."""
+    root = tmp_path_factory.mktemp("study")
+    params = validate(TINY)
+    paths = {}
+    for protocol in ("paper", "corrected"):
+        syntone.build(params.syntone, protocol, root / protocol / "dataset")
+        features.build(
+            root / protocol / "dataset", protocol, params.features, params.split, root / protocol / "features"
+        )
+        paths[protocol] = root / protocol
+    return paths
+
+
+def train_command(study: Path, out: Path, checkpoints: Path, params: Path) -> list[str]:
+    return [str(BIN / "synaudio"), "--params", str(params), "train", "--protocol", "corrected", "--model",
+            "factor_vae", "--seed", "3", "--dataset", str(study / "dataset"), "--features",
+            str(study / "features"), "--out", str(out), "--checkpoints", str(checkpoints)]  # fmt: skip

@@ -27,11 +27,11 @@ def changed(path: str, value: Any) -> dict[str, Any]:
     return tree
 
 
-def test_repository_params_are_valid_and_paper_scale() -> None:
+def test_repository_params_are_valid_and_spell_out_the_defaults() -> None:
     params = load_params(REPO / "params.yaml")
     assert params.syntone.n_clips == 32_000
     assert params.syntone.clip_samples == 16_000
-    assert params == Params(), "params.yaml should spell out the paper-scale defaults"
+    assert params == Params(), "params.yaml should spell out the defaults (the scale that was run)"
 
 
 MISTAKES = [
@@ -110,13 +110,17 @@ def test_missing_file_says_where_to_run_from(tmp_path: Path) -> None:
         load_params(tmp_path / "nope.yaml")
 
 
-def test_quick_profile_overrides_are_valid_and_become_dvc_set_arguments(cli) -> None:
-    overrides = yaml.safe_load((REPO / "params.quick.yaml").read_text())
-    quick = with_overrides(load_params(REPO / "params.yaml"), overrides, "params.quick.yaml")
-    assert quick.syntone.n_clips < 1_000
-    result = cli("params", "--overrides", REPO / "params.quick.yaml", check=True)
-    expected = " ".join(f"-S {k}={json.dumps(v)}" for k, v in flatten(overrides).items())
-    assert result.stdout.strip() == expected
+@pytest.mark.parametrize("profile", ["params.quick.yaml", "params.full.yaml"])
+def test_profiles_are_valid_and_become_dvc_set_arguments(cli, profile: str) -> None:
+    overrides = yaml.safe_load((REPO / profile).read_text())
+    scaled = with_overrides(load_params(REPO / "params.yaml"), overrides, profile)
+    if profile == "params.quick.yaml":
+        assert scaled.syntone.n_clips < 1_000
+    else:  # the papers' grid
+        assert scaled.training.corrected_seeds == [0, 1, 2, 3, 4] and scaled.epochs("vae", "corrected") == 20
+    result = cli("params", "--overrides", REPO / profile, check=True)
+    expected = [f"-S {k}={json.dumps(v, separators=(',', ':'))}" for k, v in flatten(overrides).items()]
+    assert result.stdout.split() == " ".join(expected).split()  # no spaces inside a value: the shell splits
 
 
 def test_bad_override_is_caught_before_any_run(tmp_path: Path, cli) -> None:

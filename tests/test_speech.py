@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synaudio.errors import UserError
-from synaudio.params import validate
+from synaudio.params import Params, validate
 from synaudio.speech import evaluation, recipe, tables
 from synaudio.speech.backbone import SpeechBackbone
 from tests.conftest import TINY
@@ -25,7 +25,7 @@ def test_backbone_reconstructs_its_input_shape_and_refuses_odd_sizes() -> None:
 
 
 def test_default_front_end_gives_the_backbones_input_and_bad_hops_are_refused() -> None:
-    params = validate({})
+    params = Params()
     assert recipe.frames(params, 56000) == 128  # 3.5 s at 16 kHz, hop 438
     with pytest.raises(UserError, match=r"speech.features.hop_length: .*129 frames"):
         validate({"speech": {"features": {"hop_length": 437}}})

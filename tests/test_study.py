@@ -19,29 +19,14 @@ from synaudio.datasets import syntone
 from synaudio.errors import UserError
 from synaudio.models.backbone import VAEBackbone
 from synaudio.models.objectives import build_objective, reconstruction_error, stratified_log_weights
-from synaudio.params import validate
-from tests.conftest import BIN, TINY
-
-
-@pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """TINY datasets and features for both protocols."""
-    root = tmp_path_factory.mktemp("study")
-    params = validate(TINY)
-    paths = {}
-    for protocol in ("paper", "corrected"):
-        syntone.build(params.syntone, protocol, root / protocol / "dataset")
-        features.build(
-            root / protocol / "dataset", protocol, params.features, params.split, root / protocol / "features"
-        )
-        paths[protocol] = root / protocol
-    return paths
+from synaudio.params import Params, validate
+from tests.conftest import TINY, train_command
 
 
 def test_paper_front_end_matches_librosa_defaults() -> None:
     clip = np.random.default_rng(0).uniform(-1, 1, 16000).astype(np.float32)
     expected = librosa.feature.melspectrogram(y=clip.astype(np.float64), sr=16000)  # n_fft 2048, hop 512, ...
-    ours = features.mel_transform(validate({}).features, 16000)(torch.from_numpy(clip)).numpy()
+    ours = features.mel_transform(Params().features, 16000)(torch.from_numpy(clip)).numpy()
     assert ours.shape == expected.shape == (128, 32)
     assert np.abs(ours - expected).max() <= 1e-5 * expected.max()
 
@@ -122,12 +107,6 @@ def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Pa
             validate(TINY), "corrected", "vae", 0, broken, split["train"], tmp_path / "m", tmp_path / "c"
         )
     assert not (tmp_path / "m").exists()
-
-
-def train_command(study: Path, out: Path, checkpoints: Path, params: Path) -> list[str]:
-    return [str(BIN / "synaudio"), "--params", str(params), "train", "--protocol", "corrected", "--model",
-            "factor_vae", "--seed", "3", "--dataset", str(study / "dataset"), "--features",
-            str(study / "features"), "--out", str(out), "--checkpoints", str(checkpoints)]  # fmt: skip
 
 
 def test_a_killed_run_resumes_to_the_same_weights(tiny_study, tmp_path: Path, write_params) -> None:

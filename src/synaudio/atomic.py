@@ -17,7 +17,8 @@ from pathlib import Path
 from synaudio.errors import UserError
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this host)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -32,7 +33,7 @@ def _remove_stale_temporaries(target: Path) -> None:
     for leftover in target.parent.glob(f".{target.name}.*-*"):
         kind_pid = leftover.name.rsplit(".", 1)[-1]  # "tmp-<pid>" or "old-<pid>"
         kind, _, pid = kind_pid.partition("-")
-        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)):
+        if kind in ("tmp", "old") and pid.isdigit() and not pid_alive(int(pid)):
             _remove(leftover)
 
 
@@ -56,10 +57,30 @@ def _prepare_parent(target: Path) -> None:
         ) from None
 
 
+# What every directory the archive writes holds (dataset, features, voice bank: a manifest;
+# model: training.json; report: results.csv): a folder with none of them is not ours.
+SIGNATURES = ("manifest.json", "training.json", "results.csv")
+
+
+def _refuse_foreign(target: Path) -> None:
+    """Replace only what we wrote: an existing file, or a non-empty folder without one of
+    our signature files, stops the command before anything is written."""
+    if target.is_symlink() or not target.exists():
+        return
+    if not target.is_dir():
+        raise UserError(f"{target} exists and is a file, not an output folder; choose another output path")
+    if any(target.iterdir()) and not any((target / name).is_file() for name in SIGNATURES):
+        raise UserError(
+            f"{target} exists and holds files this archive did not write (no {' / '.join(SIGNATURES)}); "
+            "refusing to replace it: choose another output path, or move it away yourself"
+        )
+
+
 @contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield an empty temporary directory that replaces `target` when the block succeeds."""
     target = Path(target)
+    _refuse_foreign(target)
     _prepare_parent(target)
     _remove_stale_temporaries(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"

@@ -21,7 +21,7 @@ import yaml
 
 from synaudio.atomic import atomic_write_text
 from synaudio.errors import UserError
-from synaudio.params import flatten, load_params, load_yaml, with_overrides
+from synaudio.params import MAX_SEED, flatten, load_params, load_yaml, with_overrides
 
 
 def _syntone(args: argparse.Namespace) -> None:
@@ -97,7 +97,11 @@ def _train(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     _model_name(params, args.model)
     _tracked_training(
-        params, params, args, name=f"{args.model}/{args.protocol}/seed{args.seed}", protocol=args.protocol
+        params,
+        params,
+        args,
+        name=f"train {args.model}/{args.protocol}/seed{args.seed}",
+        protocol=args.protocol,
     )
 
 
@@ -138,7 +142,7 @@ def _tracked_training(
             mlflow.set_tag("model.sha256", _sha256_file(args.out / training.MODEL_FILE))
             mlflow.set_tag("model.path", str((args.out / training.MODEL_FILE).resolve()))
     print(
-        f"train/{name}: {summary['epochs']} epochs in {summary['seconds']:.0f} s "
+        f"{name}: {summary['epochs']} epochs in {summary['seconds']:.0f} s "
         f"({summary['samples_per_second']} samples/s) -> {args.out}"
     )
 
@@ -152,7 +156,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     rows, _, split = features.load_features(args.features, args.dataset)
     backbone = training.load_backbone(args.model_dir, params.training.latent_dim)
     factors = load_dataset(args.dataset).factors
-    name = f"{args.model}/{args.protocol}/seed{args.seed}"
+    name = f"evaluate {args.model}/{args.protocol}/seed{args.seed}"
     with tracking.tracked_run(params, "evaluate", name, _outs(args)) as run:
         result = evaluation.evaluate_model(
             params, args.protocol, backbone, rows, factors, split["test"], args.seed
@@ -167,7 +171,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             mlflow.set_tag("model.sha256", model_sha256)
             mlflow.log_dict(result, "evaluation.json")
     headline = ", ".join(f"{k} {v['mean']:.3f}" for k, v in result["metrics"].items() if k in ("mig", "sap"))
-    print(f"evaluate/{name}: {headline} -> {args.out}")
+    print(f"{name}: {headline} -> {args.out}")
 
 
 def _aggregate(args: argparse.Namespace) -> None:
@@ -224,7 +228,7 @@ def _speech_train(args: argparse.Namespace) -> None:
         params,
         recipe.training_params(params, args.version),
         args,
-        name=f"speech/{args.version}/{args.model}/seed{args.seed}",
+        name=f"train speech/{args.version}/{args.model}/seed{args.seed}",
         protocol=recipe.PROTOCOL,
         backbone=recipe.backbone(params, clip_samples),
     )
@@ -248,7 +252,7 @@ def _speech_evaluate(args: argparse.Namespace) -> None:
         factory = recipe.backbone(params, dataset.audio.shape[1])
         backbone = training.load_backbone(args.model_dir, params.speech.latent_dim, factory)
         model_file = args.model_dir / training.MODEL_FILE
-    name = f"speech/{args.version}/{args.model}" + ("" if baseline else f"/seed{args.seed}")
+    name = f"evaluate speech/{args.version}/{args.model}" + ("" if baseline else f"/seed{args.seed}")
     with tracking.tracked_run(params, "speech-evaluate", name, _outs(args)) as run:
         numbers = (
             evaluation.evaluate_baseline(rows, dataset.factors, args.seed)
@@ -269,7 +273,7 @@ def _speech_evaluate(args: argparse.Namespace) -> None:
         for k in ("probe/speaker", "probe/gender", "probe/style")
         if k in result["metrics"]
     )
-    print(f"evaluate/{name}: probes {probes} -> {args.out}")
+    print(f"{name}: probes {probes} -> {args.out}")
 
 
 def _speech_aggregate(args: argparse.Namespace) -> None:
@@ -368,7 +372,9 @@ def _params(args: argparse.Namespace) -> None:
     if args.overrides:
         overrides = load_yaml(args.overrides)
         with_overrides(params, overrides, args.overrides)  # validates the merged result
-        print(" ".join(f"-S {key}={json.dumps(value)}" for key, value in flatten(overrides).items()))
+        # compact JSON: the shell splits `$(synaudio params --overrides ...)` on spaces
+        compact = {key: json.dumps(value, separators=(",", ":")) for key, value in flatten(overrides).items()}
+        print(" ".join(f"-S {key}={value}" for key, value in compact.items()))
     else:
         print(yaml.safe_dump(params.model_dump(), sort_keys=False), end="")
 
@@ -462,12 +468,23 @@ def _doctor(args: argparse.Namespace) -> None:
     )
 
 
+def _seed(text: str) -> int:
+    """A seed numpy and torch both accept: an integer in [0, 2**32 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..{MAX_SEED}")
+    return value
+
+
 def _model_run_arguments(
     sub: argparse.ArgumentParser, step: str, model_help: str, model_dir_required: bool = False
 ) -> None:
     """The arguments every train / evaluate command shares (SynTone and SynSpeech alike)."""
     sub.add_argument("--model", required=True, help=model_help)
-    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--seed", type=_seed, required=True, help=f"0 to {MAX_SEED}")
     sub.add_argument("--dataset", type=Path, required=True)
     sub.add_argument("--features", type=Path, required=True)
     if step == "train":
@@ -603,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dci-estimator", choices=("random_forest", "lasso", "gradient_boosting"), default="random_forest"
     )
     sub.add_argument("--test-fraction", type=float, default=0.2)
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--seed", type=_seed, default=0)
     sub.add_argument("--json", type=Path, help="also write the numbers and settings here")
 
     command("doctor", _doctor, "check the environment (torch + torchaudio load, system tools)")
@@ -615,6 +632,27 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds through `finally`, so temporaries are removed
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C: remember it, because Lightning turns the KeyboardInterrupt into exit(1)."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def _writable(paths: list[Path]) -> None:
+    """Refuse up front an output whose nearest existing folder we cannot write to, rather
+    than after the work (e.g. a read-only --summary after a whole dataset)."""
+    import tempfile
+
+    for path in paths:
+        folder = next(p for p in path.absolute().parents if p.is_dir())
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise UserError(f"cannot write {path}: {folder} is not writable ({exc.strerror})") from None
+
+
 def install_signal_handlers() -> None:
     """SIGTERM unwinds this process (temporaries removed); forked children keep the default.
 
@@ -624,18 +662,21 @@ def install_signal_handlers() -> None:
     the task queue was never seen and the pool hung at its exit (seen in a test run)."""
     global _children_reset
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _interrupt)
     if not _children_reset:  # once per process: main() also runs in-process (tests)
         os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
         _children_reset = True
 
 
 _children_reset = False
+_interrupted = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     install_signal_handlers()
     try:
+        _writable([*_outs(args), *([args.checkpoints] if getattr(args, "checkpoints", None) else [])])
         args.handler(args)
     except UserError as exc:
         for line in str(exc).splitlines():
@@ -644,6 +685,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    except SystemExit:
+        if not _interrupted:
+            raise
+        print("interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    except PermissionError as exc:  # e.g. a read-only file inside a writable folder
+        print(
+            f"error: {exc.filename}: {exc.strerror}; fix its permissions or choose another path",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -1,5 +1,8 @@
 """Typed, validated experiment parameters (params.yaml).
 
+The defaults are params.yaml's values: the scale the committed results were made at
+(params.full.yaml lists the few keys that restore the papers' full grid).
+
 Every command loads the whole file through `load_params` before doing any work, so a
 typo anywhere - an unknown key, a wrong type, an impossible value - stops the run with
 one line per problem naming the key, and nothing is written.
@@ -8,7 +11,7 @@ one line per problem naming the key, and nothing is written.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,6 +21,12 @@ from synaudio.errors import UserError
 from synaudio.models.specs import SPECS, AnySpec, BetaTCVAESpec, FactorVAESpec, VAESpec
 
 WAVEFORMS = ("sine", "triangle", "sawtooth", "square")
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeding range
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Seeds = Annotated[list[Seed], Field(min_length=1)]
+MAX_CLIPS = 2_000_000  # SynTone grid bound (62x the paper's): its factor table is built in memory
+MAX_LATENT_DIM = 1024
+SYNTONE_INPUT = (128, 32)  # mels x frames the SynTone backbone takes (models/backbone.py)
 
 
 def _invalid(field: str, reason: str) -> PydanticCustomError:
@@ -29,7 +38,7 @@ def _invalid(field: str, reason: str) -> PydanticCustomError:
 class _Section(BaseModel):
     """Strict: no coercion of "16000" to 16000, no unknown keys, immutable."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LinearGrid(_Section):
@@ -76,6 +85,12 @@ class SynTone(_Section):
             )
         if round(self.duration * self.sample_rate) < 2:
             raise _invalid("duration", "duration * sample_rate must give at least 2 samples")
+        if self.n_clips > MAX_CLIPS:
+            raise _invalid(
+                "frequency.levels",
+                f"the grid has {self.n_clips:,} clips (waveforms x amplitude.levels x frequency.levels); "
+                f"at most {MAX_CLIPS:,} fit in memory",
+            )
         return self
 
     @property
@@ -101,7 +116,7 @@ class Split(_Section):
     """Train / held-out split of the clips: random, not stratified (the reference's)."""
 
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = 42
+    seed: Seed = 42
 
 
 class Training(_Section):
@@ -110,13 +125,13 @@ class Training(_Section):
     models: list[str] = Field(
         default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
     )
-    latent_dim: int = Field(default=8, ge=1)
+    latent_dim: int = Field(default=8, ge=1, le=MAX_LATENT_DIM)
     lr: float = Field(default=1e-3, gt=0)
     batch_size: int = Field(default=64, ge=2)
     epochs: int = Field(default=20, ge=1)
-    paper_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    corrected_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
-    corrected_epochs: int | None = Field(default=None, ge=1)  # None: the same as the paper protocol
+    paper_seeds: Seeds = Field(default_factory=lambda: [0])
+    corrected_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])  # full scale: 0-4
+    corrected_epochs: int | None = Field(default=10, ge=1)  # None: as the paper protocol (full scale)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=1, ge=1)
     channels_last: bool = True
@@ -144,7 +159,7 @@ class VoiceBank(_Section):
     Large version's 249 (Small and Medium take the first 50 / 25). espeak-ng finds at
     most 349 voices per data directory."""
 
-    seed: int = 0
+    seed: Seed = 0
     speakers: int = Field(default=250, ge=2, le=349)
 
     @model_validator(mode="after")
@@ -186,7 +201,7 @@ class SynSpeech(_Section):
     voicebank: VoiceBank = VoiceBank()
     versions: dict[str, SpeechVersion] = Field(default_factory=_default_versions)
     clip_seconds: float = Field(default=3.5, gt=0, le=30)
-    text_seed: int = 0  # which texts a version with fewer than 500 takes
+    text_seed: Seed = 0  # which texts a version with fewer than 500 takes
     workers: int = Field(default=2, ge=1)  # synthesis processes; the bytes do not depend on it
     chunk_clips: int = Field(default=500, ge=1)  # resumable unit of an interrupted generation
 
@@ -214,10 +229,10 @@ class SpeechBenchmark(_Section):
     models: list[str] = Field(
         default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
     )
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    latent_dim: int = Field(default=16, ge=1)
+    seeds: Seeds = Field(default_factory=lambda: [0])  # full scale: 0-2
+    latent_dim: int = Field(default=16, ge=1, le=MAX_LATENT_DIM)
     batch_size: int = Field(default=64, ge=2)
-    epochs: dict[str, int] = Field(default_factory=lambda: {"small": 20, "medium": 20})
+    epochs: dict[str, int] = Field(default_factory=lambda: {"small": 6, "medium": 3})  # full: 20 each
     bins: int = Field(default=20, ge=2)
 
     @model_validator(mode="after")
@@ -240,7 +255,7 @@ class Traversal(_Section):
 class Report(_Section):
     """The report stage: which clips it shows, how it inverts mels to audio (Griffin-Lim)."""
 
-    seed: int = 0
+    seed: Seed = 0
     examples: int = Field(default=3, ge=1, le=16)  # held-out clips per figure / audio set
     prior_samples: int = Field(default=6, ge=1, le=32)
     traversal: Traversal = Traversal()
@@ -283,6 +298,16 @@ class Params(_Section):
                 f"{unknown} are not under synspeech.versions ({sorted(self.synspeech.versions)})",
             )
         self._speech_input_fits()
+        self._syntone_input_fits()
+        for version in self.speech.versions:  # a batch larger than the split trains on nothing
+            clips = self.synspeech.versions[version].n_clips
+            speech_train = clips - round(clips * self.speech.split.test_fraction)
+            if self.speech.batch_size > speech_train:
+                raise _invalid(
+                    "speech.batch_size",
+                    f"batch of {self.speech.batch_size} exceeds the {speech_train} training clips of "
+                    f"synspeech.versions.{version}",
+                )
         train_clips = self.syntone.n_clips - round(self.syntone.n_clips * self.split.test_fraction)
         for name in self.training.models:
             batch = self.batch_size(name)
@@ -290,6 +315,17 @@ class Params(_Section):
                 key = f"models.{name}.batch_size" if self.models[name].batch_size else "training.batch_size"
                 raise _invalid(key, f"batch of {batch} exceeds the {train_clips} training clips")
         return self
+
+    def _syntone_input_fits(self) -> None:
+        """The SynTone backbone is the reference's: fully connected layers sized for 128 x 32."""
+        frames = self.syntone.clip_samples // self.features.hop_length + 1
+        if (self.features.n_mels, frames) != SYNTONE_INPUT:
+            raise _invalid(
+                "features.n_mels" if self.features.n_mels != SYNTONE_INPUT[0] else "syntone.duration",
+                f"the front-end gives {self.features.n_mels} mels x {frames} frames (frames = "
+                "syntone.duration * sample_rate // features.hop_length + 1); the SynTone backbone takes "
+                f"{SYNTONE_INPUT[0]} x {SYNTONE_INPUT[1]}",
+            )
 
     def _speech_input_fits(self) -> None:
         """The speech backbone halves both input sides four times: they must divide by 16."""
@@ -333,8 +369,8 @@ def _reason(error: dict[str, Any]) -> str:
 
 def validate(raw: Any, source: str = "params.yaml") -> Params:
     """Validate an already-parsed mapping; raise UserError listing every problem."""
-    if raw is None:
-        raw = {}
+    if raw is None or raw == {}:
+        raise UserError(f"{source}: empty; a parameters file must name its sections (see params.yaml)")
     if not isinstance(raw, dict):
         raise UserError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
     try:
@@ -350,6 +386,9 @@ def load_yaml(path: str | Path) -> Any:
         return yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path}: no such file (run from the repository root or pass --params)") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, binary content
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UserError(f"{path}: cannot read it as a parameters file ({reason})") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import warnings
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from synaudio.atomic import pid_alive
+from synaudio.errors import UserError
 from synaudio.params import Params, flatten
 
 DEFAULT_DB = Path("mlruns") / "mlflow.db"
@@ -51,22 +54,58 @@ def _artifact_location(uri: str) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
 
 
-def init_tracking(experiment: str) -> str:
-    """Create the database, schema and experiment once; return the experiment id.
+@contextmanager
+def _database_lock(uri: str) -> Iterator[None]:
+    """Serialise schema creation: parallel stages (or `dvc queue` workers) starting on a new
+    SQLite file would otherwise race in MLflow's migrations (alembic's temporary tables)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
 
-    Call before starting parallel workers: concurrent schema creation on one SQLite
-    file races.
-    """
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.parent / f".{database.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def init_tracking(experiment: str) -> str:
+    """Create the database, schema and experiment once (under a file lock); return the
+    experiment id. Safe to call from several processes at once."""
     import mlflow
 
     uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    return mlflow.create_experiment(experiment, artifact_location=_artifact_location(uri))
+    try:
+        with _database_lock(uri):
+            found = mlflow.get_experiment_by_name(experiment)
+            if found is not None:
+                return found.experiment_id
+            return mlflow.create_experiment(experiment, artifact_location=_artifact_location(uri))
+    except OSError as exc:
+        raise UserError(f"MLflow database {uri}: {exc.strerror or exc}; check its permissions") from None
+    except Exception as exc:  # MLflow wraps SQLite's errors (read-only file, locked, damaged)
+        if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
+            raise UserError(f"MLflow database {uri} is read-only; make it writable or set "
+                            "MLFLOW_TRACKING_URI to another database") from None  # fmt: skip
+        raise
+
+
+def _close_orphans(experiment_id: str) -> None:
+    """Mark this host's RUNNING runs whose process is gone (SIGKILL, power loss) as KILLED."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    host = socket.gethostname()
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid = tags.get("synaudio.pid", "")
+        if tags.get("synaudio.host") == host and pid.isdigit() and not pid_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
 
 
 def _pipeline_outputs(root: Path) -> list[str]:
@@ -112,7 +151,8 @@ def git_state(root: Path, outputs: Sequence[Path] = ()) -> dict[str, str]:
 
 
 def run_tags(stage: str, outputs: Sequence[Path] = ()) -> dict[str, str]:
-    tags = {"synaudio.stage": stage, **git_state(Path.cwd(), outputs)}
+    tags = {"synaudio.stage": stage, "synaudio.host": socket.gethostname(), "synaudio.pid": str(os.getpid()),
+            **git_state(Path.cwd(), outputs)}  # fmt: skip
     for env, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
         if os.environ.get(env):
             tags[tag] = os.environ[env]
@@ -129,6 +169,7 @@ def tracked_run(params: Params, stage: str, run_name: str, outputs: Sequence[Pat
     import mlflow
 
     experiment_id = init_tracking(params.tracking.experiment)
+    _close_orphans(experiment_id)
     tags = run_tags(stage, outputs)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in flatten(params.model_dump()).items()})

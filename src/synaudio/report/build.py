@@ -1,10 +1,11 @@
 """Build reports/: tables, figures, audio, plot data and index.html from the study's outputs.
 
-Reads only what earlier stages wrote - evaluation JSONs, the aggregate table, trained
-models, features and datasets - plus the MLflow database for run ids and training
-curves (an undeclared input: runs are matched by content hash, see provenance.py).
-Everything under reports/syntone/ is written into a temporary directory and swapped in
-whole; index.html is written last, so a failure leaves the previous report intact.
+Reads only what earlier stages wrote and dvc.yaml declares - the evaluation JSONs of the
+grid params.yaml names, the aggregate table, trained models (with their training.json:
+losses per epoch, MLflow run id, git state), features and datasets - so a clone rebuilds
+the same page byte for byte. Everything under reports/syntone/ is written into a
+temporary directory and swapped in whole; index.html is written last, so a failure
+leaves the previous report intact.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from synaudio.metrics.information import tables_for
 from synaudio.params import Params
 from synaudio.report import figures, page, tables
 from synaudio.report.inversion import Inverter, sweep, write_wav
-from synaudio.report.provenance import Provenance, RunRecord
 from synaudio.training import SUMMARY_FILE, load_backbone
 
 PROTOCOLS = ("paper", "corrected")
@@ -51,8 +51,6 @@ class Evaluated:
     result: dict[str, Any]
     model_dir: Path
     training: dict[str, Any]
-    train_run: RunRecord | None = None
-    eval_run: RunRecord | None = None
 
     @property
     def stages(self) -> tuple[str, str]:
@@ -86,7 +84,7 @@ class Output:
         return f"{self.name}/{relative}"
 
 
-def _evaluations(params: Params, artifacts: Path, provenance: Provenance) -> list[Evaluated]:
+def _evaluations(params: Params, artifacts: Path) -> list[Evaluated]:
     """The evaluations params.yaml declares, each with the model beside it."""
     found = []
     for result in read_results(aggregate.evaluation_files(params, artifacts)):
@@ -99,10 +97,7 @@ def _evaluations(params: Params, artifacts: Path, provenance: Provenance) -> lis
                 f"is missing); restore it with git checkout, or re-run dvc repro "
                 f"{stage_name('train', protocol, model, seed)}"
             )
-        item = Evaluated(protocol, model, seed, result, model_dir, json.loads(summary.read_text()))
-        item.train_run = provenance.training(model_dir)
-        item.eval_run = provenance.evaluation(model_dir, result)
-        found.append(item)
+        found.append(Evaluated(protocol, model, seed, result, model_dir, json.loads(summary.read_text())))
     return found
 
 
@@ -314,8 +309,7 @@ def _summary_figures(
 def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Path | None) -> dict[str, Any]:
     """Write out/syntone/ and out/index.html, and the README's results section."""
     started = time.perf_counter()  # one process, nothing beside it in `dvc repro`: all cores
-    provenance = Provenance(params.tracking.experiment)
-    items = _evaluations(params, artifacts, provenance)
+    items = _evaluations(params, artifacts)
     try:
         table = pd.read_csv(results)
     except OSError as exc:
@@ -348,7 +342,7 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
         markdown = tables.markdown(table, items)
         (staging / "results.md").write_text(markdown)
         table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
-        html = page.render(table, items, media, originals, summary, erasure, information, provenance, LABELS)
+        html = page.render(table, items, media, originals, summary, erasure, information, LABELS)
     atomic_write_text(out / "index.html", html)
     if readme is not None:
         tables.patch_readme(readme, markdown)
@@ -357,6 +351,6 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
         "files": len(files),
         "bytes": sum(p.stat().st_size for p in files),
         "seconds": time.perf_counter() - started,
-        "runs_found": sum(i.train_run is not None for i in items),
+        "runs_found": sum(bool(i.training.get("provenance", {}).get("mlflow_run_id")) for i in items),
         "evaluations": len(items),
     }

@@ -13,7 +13,6 @@ import pandas as pd
 from synaudio import aggregate
 from synaudio.evaluation import FACTOR_NAMES
 from synaudio.report import tables
-from synaudio.report.provenance import Provenance
 
 TEMPLATE = "index.html.j2"
 
@@ -50,18 +49,21 @@ def _rows(table: pd.DataFrame, items: list[Any], labels: dict[str, str]) -> list
 
 
 def _provenance(items: list[Any]) -> list[dict[str, Any]]:
+    """Per evaluation, from the stages' own outputs: the DVC stages, the model's SHA-256
+    (the MLflow training and evaluation runs carry it as tag model.sha256), the training
+    run id and git state that training.json recorded, and the training cost."""
     rows, seen = [], set()
     for item in items:
-        run = item.train_run or item.eval_run
+        origin = item.training.get("provenance", {})
         rows.append({
             "anchor": _anchor(item.protocol, item.model, item.seed),
             "first": (item.protocol, item.model) not in seen,
             "protocol": item.protocol, "model": item.model, "seed": item.seed,
             "stages": item.stages,
-            "train_run": item.train_run.run_id if item.train_run else None,
-            "eval_run": item.eval_run.run_id if item.eval_run else None,
-            "commit": run.commit[:10] if run else None,
-            "dirty": bool(run and run.dirty),
+            "sha256": item.result.get("model_sha256", ""),
+            "train_run": origin.get("mlflow_run_id"),
+            "commit": (origin.get("git_commit") or "")[:10],
+            "dirty": origin.get("git_dirty") == "true",
             "epochs": item.training["epochs"],
             "seconds": item.training["seconds"],
             "throughput": item.training.get("samples_per_second"),
@@ -91,7 +93,6 @@ def render(
     summary: dict[str, str],
     erasure: dict[str, Any],
     information: dict[str, np.ndarray],
-    provenance: Provenance,
     labels: dict[str, str],
 ) -> str:
     environment = jinja2.Environment(
@@ -112,5 +113,4 @@ def render(
         carriers=_carriers(information),
         factor_names=FACTOR_NAMES,
         provenance=_provenance(items),
-        runs_available=provenance.available,
     )

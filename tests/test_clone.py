@@ -1,0 +1,100 @@
+"""What a clone of the repository gets: `dvc status` that tells the truth about main.
+
+params.yaml states the scale that was run and dvc.lock records it, so on a fresh clone no
+stage whose outputs are committed may show a changed parameter, command, dependency or
+output - only outputs that are merely absent (regenerable, not in a clone's cache).
+(`make clone-check`, run by .ci/run, walks the README's commands in a clone.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, REPO, git
+
+# Stages whose committed results predate code they depend on and cannot be re-made here
+# yet: the SynSpeech models were trained on another machine (AVX-512 kernels) and their
+# weights were never published, so the benchmark must be retrained (and re-evaluated)
+# before these stages can be re-recorded. Listed by name so that nothing else may drift,
+# and checked below to be stale still, so the list cannot outlive the reason.
+PENDING_RETRAIN = (
+    *(
+        f"speech_train@{v}-{m}-0"
+        for v in ("small", "medium")
+        for m in ("vae", "beta_vae", "factor_vae", "beta_tcvae")
+    ),
+    "speech_report",
+)
+
+
+def drift(status: dict) -> dict[str, list[str]]:
+    """Per stage, the changes that are not mere absence (of outputs or of their inputs)."""
+    found: dict[str, list[str]] = {}
+    for stage, entries in status.items():
+        for entry in entries:
+            if not isinstance(entry, dict):  # "always changed" and the like
+                found.setdefault(stage, []).append(str(entry))
+                continue
+            if "changed command" in entry:
+                found.setdefault(stage, []).append("command")
+            for kind in ("changed deps", "changed outs"):
+                for path, why in (entry.get(kind) or {}).items():
+                    if isinstance(why, dict):
+                        found.setdefault(stage, []).append(f"params {sorted(why)}")
+                    elif why not in ("deleted", "not in cache"):
+                        found.setdefault(stage, []).append(f"{path} {why}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def clone_status(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    clone = tmp_path_factory.mktemp("clone") / "synaudio"
+    git(REPO, "clone", "-q", str(REPO), str(clone))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [BIN / "dvc", "status", "--json"], cwd=clone, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout or "{}")
+
+
+def test_dvc_status_on_a_clone_shows_no_drift(clone_status: dict) -> None:
+    unexpected = {stage: why for stage, why in drift(clone_status).items() if stage not in PENDING_RETRAIN}
+    assert not unexpected, f"params.yaml, code or results drifted from dvc.lock: {unexpected}"
+
+
+def test_the_pending_list_names_only_stages_that_are_still_stale(clone_status: dict) -> None:
+    stale = drift(clone_status)
+    assert [stage for stage in PENDING_RETRAIN if stage not in stale] == []
+
+
+def test_the_drift_check_sees_a_changed_param() -> None:
+    status = {
+        "train_paper@vae-0": [{"changed deps": {"params.yaml": {"training.epochs": "modified"}}}],
+        "features@paper": [{"changed deps": {"artifacts/syntone/paper/dataset": "deleted"}}],
+    }
+    assert drift(status) == {"train_paper@vae-0": ["params ['training.epochs']"]}
+
+
+def test_the_trained_weights_are_in_git() -> None:
+    """Every SynTone evaluation names the SHA-256 of a model file that git holds."""
+    tracked = set(git(REPO, "ls-files", "artifacts/syntone").split())
+    evaluations = sorted((REPO / "artifacts" / "syntone").glob("*/eval/*.json"))
+    assert evaluations
+    for path in evaluations:
+        result = json.loads(path.read_text())
+        model = (
+            Path("artifacts/syntone")
+            / result["protocol"]
+            / "models"
+            / result["model"]
+            / f"seed{result['seed']}"
+        )
+        assert f"{model}/model.pt" in tracked, f"{model}/model.pt is not in git"
+        assert hashlib.sha256((REPO / model / "model.pt").read_bytes()).hexdigest() == result["model_sha256"]
