@@ -14,7 +14,10 @@ FROM python:3.11.7-slim-bookworm
 ARG UID=1000
 ARG GID=1000
 
+# HOME: a container run as another UID than the build's has no home directory, and the
+# caches of pip, DVC, MLflow and matplotlib need a writable one.
 ENV NVIDIA_VISIBLE_DEVICES=all \
+    HOME=/tmp \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     VENV=/opt/venv \
     PIP_NO_CACHE_DIR=1 \

@@ -31,7 +31,13 @@ TINY: dict[str, Any] = {
         "vae": {"objective": "vae", "beta": 1.0},
         "factor_vae": {"objective": "factor_vae", "disc_hidden": 32, "disc_layers": 2, "batch_size": 16},
     },
-    "training": {"models": ["vae", "factor_vae"], "batch_size": 8, "epochs": 2, "corrected_seeds": [0, 1]},
+    "training": {
+        "models": ["vae", "factor_vae"],
+        "batch_size": 8,
+        "epochs": 2,
+        "corrected_seeds": [0, 1],
+        "corrected_epochs": None,
+    },  # as the paper protocol: 2 epochs
     "evaluation": {"paper_repeats": 2},
     "tracking": {"experiment": "tests"},
     "synspeech": {

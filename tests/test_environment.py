@@ -52,18 +52,20 @@ def test_make_help_is_the_default_and_lists_every_target() -> None:
         assert re.search(rf"^\s+\S*{target}\S*\s+\S", result, flags=re.M), target
 
 
-def make_dry_run(target: str) -> str:
-    """The commands `make <target>` would run, in a user's environment (also when the
-    tests themselves run under make, which exports its own variables)."""
+def make_dry_run(*arguments: str, check: bool = True) -> str:
+    """The commands `make <arguments>` would run, in a user's environment (also when the
+    tests themselves run under make, which exports its own variables); stdout, or stderr
+    when `check` is off and make fails."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MAKEFLAGS", "MAKELEVEL")}
-    return subprocess.run(
-        ["make", "--dry-run", "--no-print-directory", target],
+    result = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", *arguments],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
+        check=check,
+    )
+    return result.stdout if result.returncode == 0 else result.stderr
 
 
 def test_install_is_a_no_op_once_done() -> None:
@@ -89,7 +91,8 @@ def test_dockerfile_pins_its_base_installs_via_make_and_runs_unprivileged() -> N
     users = re.findall(r"^USER\s+(\S+)", DOCKERFILE, flags=re.M)
     assert users == ["${UID}:${GID}"]
     assert re.search(r"^ARG UID=(\d+)$", DOCKERFILE, flags=re.M).group(1) != "0"
-    for variable in ("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"):
+    # HOME writable by any UID (issue 12, case 14: a run as another UID left HOME at /)
+    for variable in ("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility", "HOME=/tmp"):
         assert variable in DOCKERFILE
     copied = {
         part for line in re.findall(r"^COPY (.+) \S+$", DOCKERFILE, flags=re.M) for part in line.split()
@@ -109,10 +112,20 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert f"```\n{marked}\n```" in README, "the README must show the test command it declares"
     ci = (REPO / ".ci" / "run").read_text()
     commands = [line for line in ci.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    assert commands[-1] == "make test"
+    assert commands[-2:] == ["make test", "make clone-check"]  # then the user's path from a clone
+    assert "make clone-check" in README
 
 
 @pytest.mark.parametrize("path", ["src", "tests", "bench"])
 def test_ruff_is_clean(path: str) -> None:
     result = subprocess.run([BIN / "ruff", "check", REPO / path], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_all_and_quick_check_data_first_and_scale_full_applies_the_overrides() -> None:
+    for target in ("all", "quick", "report"):
+        assert "dvc status -q data.dvc" in make_dry_run(target), target
+    assert "dvc repro" in make_dry_run("all").splitlines()[-1]
+    assert "dvc exp run" not in make_dry_run("all")  # default scale: params.yaml as it stands
+    assert "dvc exp run $(synaudio params --overrides params.full.yaml)" in make_dry_run("all", "SCALE=full")
+    assert "SCALE=huge: use SCALE=full" in make_dry_run("all", "SCALE=huge", check=False)
