@@ -89,7 +89,9 @@ def markdown(table: pd.DataFrame) -> str:
     ]
     for row in table.itertuples():
         corrected = fmt(getattr(row, "corrected_mean", None), getattr(row, "corrected_std", None))
-        if corrected:
+        if corrected and int(row.corrected_seeds) == 1:  # one seed has no spread to show
+            corrected = f"{row.corrected_mean:.3f} (1 seed)"
+        elif corrected:
             corrected += f" ({int(row.corrected_seeds)} seeds)"
         published = fmt(row.published_mean, row.published_std)
         paper = fmt(getattr(row, "paper_mean", None), getattr(row, "paper_std", None))

@@ -40,7 +40,8 @@ def _rows(table: pd.DataFrame, items: list[Any], labels: dict[str, str]) -> list
             "better": aggregate.ARROWS[record["better"]],
             "published": _cell(record.get("published_mean"), record.get("published_std")),
             "paper": _cell(record.get("paper_mean"), record.get("paper_std")),
-            "corrected": _cell(record.get("corrected_mean"), record.get("corrected_std")),
+            "corrected": _cell(record.get("corrected_mean"), record.get("corrected_std"))
+            if seeds != 1 else f"{record['corrected_mean']:.3f}",  # one seed: no spread to show
             "seeds": "" if seeds is None or math.isnan(seeds) else int(seeds),
             "paper_anchor": first.get(("paper", record["model"]), ""),
             "corrected_anchor": first.get(("corrected", record["model"]), ""),

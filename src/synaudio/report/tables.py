@@ -52,7 +52,7 @@ def markdown(table: pd.DataFrame, items: list[Any]) -> str:
         + "clip in each protocol's own feature scale (not comparable across protocols).\n\n"
         + f"- **Paper protocol**: {scale(items, 'paper')}. Evaluation: {settings(items, 'paper')}.\n"
         + f"- **Corrected protocol**: {scale(items, 'corrected')}. "
-        + f"Evaluation: {settings(items, 'corrected')}; mean +- std across seeds.\n"
+        + f"Evaluation: {settings(items, 'corrected')}; mean +- std across seeds (the value alone for one).\n"
     )
 
 
