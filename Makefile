@@ -126,7 +126,13 @@ quick: install data ## every stage on the reduced grid of params.quick.yaml; its
 	@echo "quick: the report of this run is $(QUICK_DIR)/reports/index.html (and speech.html); the run is" \
 	  "DVC experiment 'quick' ('dvc exp show' compares it; the workspace is untouched)"
 
+# The report's regenerable inputs first; then, should the committed weights not match this
+# machine's features (code or CPU kernels changed), stop rather than retrain for hours.
 report: install data ## rebuild reports/ from the committed results and weights (regenerates datasets, never trains)
+	dvc repro syntone@paper syntone@corrected features@paper features@corrected
+	@if dvc repro --dry report | grep "Running stage 'train_"; then \
+	  echo "error: the stages above would retrain: the regenerated features (or the training code) differ" \
+	    "from dvc.lock, so the committed weights do not match them; 'dvc status' shows what changed" >&2; exit 1; fi
 	dvc repro report
 	@echo "report: open reports/index.html and reports/speech.html; 'make ui' shows the MLflow runs they name"
 
