@@ -143,6 +143,7 @@ ui: install ## the MLflow UI over every run on 127.0.0.1 (port UI_PORT, default 
 bench: install ## measure speed and memory against the targets in the issues
 	python bench/syntone_bench.py
 	python bench/metrics_bench.py
+	python bench/speech_eval_bench.py
 	python bench/training_bench.py
 	python bench/synspeech_bench.py
 	python bench/report_bench.py

@@ -138,9 +138,19 @@ def test_ubisoft_bins_a_four_class_factor_into_bins_1_4_7_10() -> None:
     ],
 )
 def test_bad_input_names_the_argument(factors_arg, codes_arg, message: str) -> None:
-    for metric in (metrics.mig, metrics.sap, metrics.dci, metrics.linear_probe):
+    gap_only = "2 columns" in message  # a probe can read a single feature
+    for metric in (metrics.mig, metrics.sap, metrics.dci, *(() if gap_only else (metrics.linear_probe,))):
         with pytest.raises(ValueError, match=message):
             metric(factors_arg, codes_arg)
+
+
+def test_a_probe_reads_one_feature_but_not_none() -> None:
+    rng = np.random.default_rng(0)
+    factor = rng.integers(0, 2, 400).astype(float)[:, None]
+    feature = factor + 0.01 * rng.standard_normal(factor.shape)
+    assert metrics.linear_probe(factor, feature, factor_kinds=["categorical"])["probe/factor0"] == 1.0
+    with pytest.raises(ValueError, match="codes needs at least 1 columns"):
+        metrics.linear_probe(factor, np.zeros((400, 0)))
 
 
 def test_bad_options_are_named(factors: np.ndarray) -> None:
@@ -313,3 +323,86 @@ def test_cli_reads_two_npy_files_and_reports_bad_input(factors, tmp_path, cli) -
     np.savez(tmp_path / "wrong.npz", z=factors)
     result = cli("metrics", tmp_path / "wrong.npz")
     assert result.returncode == 2 and "lacks array(s) ['codes', 'factors']" in result.stderr
+
+
+# --- chance-corrected information (issue 15) ---------------------------------------------
+
+SYNTONE_GRID = {"kinds": ["categorical", "continuous", "continuous"], "classes": [4, 400, 20]}
+SYNSPEECH_GRID = {"kinds": ["categorical"] * 6, "classes": [50, 2, 500, 50, 10, 4]}
+
+
+def grid_factors(grid: dict, rows: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.integers(0, k, rows) for k in grid["classes"]]).astype(float)
+
+
+@pytest.mark.parametrize("grid", [SYNTONE_GRID, SYNSPEECH_GRID], ids=["syntone", "synspeech"])
+def test_noise_codes_score_zero_with_the_chance_corrected_estimator(grid: dict) -> None:
+    truth = grid_factors(grid, 5000)
+    codes = np.random.default_rng(1).standard_normal((5000, 16))
+    shared = {"factor_kinds": grid["kinds"], "bins": 20, "metrics": ("mig", "jemmig", "dcimig", "modularity")}
+    corrected = metrics.evaluate(truth, codes, mi_estimator="chance_corrected", **shared)["metrics"]
+    assert max(abs(v) for v in corrected.values()) <= 0.01, corrected  # every metric and per-factor value
+    plugin = metrics.evaluate(truth, codes, mi_estimator="plugin", **shared)["metrics"]
+    assert plugin["modularity"] > 0.5  # the plug-in bias the correction removes
+
+
+def test_chance_correction_keeps_real_information() -> None:
+    truth = grid_factors(SYNSPEECH_GRID, 5000)
+    rng = np.random.default_rng(3)
+    codes = np.column_stack([truth + 0.05 * rng.standard_normal(truth.shape), rng.standard_normal((5000, 2))])
+    result = metrics.evaluate(
+        truth, codes, factor_kinds=SYNSPEECH_GRID["kinds"], mi_estimator="chance_corrected",
+        metrics=("mig", "jemmig", "modularity"),
+    )["metrics"]  # fmt: skip
+    assert result["mig/factor1"] > 0.95  # gender: one code carries it all
+    assert result["modularity"] > 0.5
+
+
+def test_expected_mutual_information_matches_scikit_learn() -> None:
+    from sklearn.metrics.cluster import contingency_matrix, expected_mutual_information
+
+    from synaudio.metrics.information import expected_mi
+    from synaudio.metrics.inputs import discretize
+
+    truth = grid_factors(SYNSPEECH_GRID, 3000)
+    codes = np.random.default_rng(4).standard_normal((3000, 3))
+    f, c = discretize(truth, 20, SYNSPEECH_GRID["kinds"]), discretize(codes, 20)
+    expected = expected_mi(f, c)
+    for j in range(truth.shape[1]):
+        for k in range(codes.shape[1]):
+            table = contingency_matrix(f.labels[:, j], c.labels[:, k])
+            assert expected[j, k] == pytest.approx(
+                expected_mutual_information(table, 3000) / np.log(2), rel=1e-9
+            )
+
+
+def test_the_ubisoft_convention_stays_plug_in(factors: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="applies to the standard convention only"):
+        metrics.evaluate(
+            factors, identity_like(factors), convention="ubisoft", mi_estimator="chance_corrected"
+        )
+    with pytest.raises(ValueError, match="mi_estimator must be one of"):
+        metrics.evaluate(factors, identity_like(factors), mi_estimator="miller_madow")
+
+
+def test_explicitness_solves_the_same_regressions_as_scikit_learn() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from synaudio.metrics.logistic import decision_values, fit_one_vs_rest, roc_auc_rows
+
+    rng = np.random.default_rng(5)
+    x = rng.random((1200, 4))
+    labels = np.digitize(x @ np.array([3.0, -2.0, 1.0, 0.5]) + rng.normal(0, 0.5, 1200), [-1, 0, 1, 2, 3])
+    onehot = labels[None, :] == np.unique(labels)[:, None]
+    weights = fit_one_vs_rest(x[:900], onehot[:, :900])
+    aucs = roc_auc_rows(onehot[:, 900:], decision_values(x[900:], weights))
+    for value, row in enumerate(onehot):
+        model = LogisticRegression(class_weight="balanced", tol=1e-10, max_iter=10_000).fit(
+            x[:900], row[:900]
+        )
+        assert weights[value] == pytest.approx(np.r_[model.coef_[0], model.intercept_], abs=1e-4)
+        assert aucs[value] == pytest.approx(
+            roc_auc_score(row[900:], model.decision_function(x[900:])), abs=1e-12
+        )

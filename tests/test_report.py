@@ -18,6 +18,7 @@ from synaudio.report.build import LABELS, _vary
 from synaudio.report.inversion import Inverter
 from synaudio.report.speech import MARKERS as SPEECH_MARKERS
 from synaudio.report.tables import BEGIN, END, patch_readme
+from synaudio.speech.evaluation import BASELINES
 from tests.browser import inspect_page
 from tests.conftest import REPO, TINY, dvc
 
@@ -149,8 +150,8 @@ def _check_speech_page(page: Path, screenshot: Path, models: set[str]) -> dict:
     seen = _check_loads(page, screenshot)
     table = pd.read_csv(page.parent / "speech" / "results.csv")
     for version in table["version"].unique():
-        assert set(seen["tables"][f"probes-{version}"]) == {"logmel_stats", *models}
-        assert set(seen["tables"][f"suite-{version}"]) == models  # the baseline has no metrics suite
+        assert set(seen["tables"][f"probes-{version}"]) == {*BASELINES, *models}
+        assert set(seen["tables"][f"suite-{version}"]) == models  # baselines have no metrics suite
     return seen
 
 
@@ -167,11 +168,11 @@ def test_the_pipeline_speech_report_shows_every_version_and_fills_the_readme(
     page = reproduced / "reports" / "speech.html"
     _check_speech_page(page, tmp_path / "speech.png", set(TINY["speech"]["models"]))
     html = page.read_text()
-    assert "holds none of these runs" not in html and "A blank\ntraining run" not in html  # every run is here
+    assert html.count("<code>speech_train@") == 2 * 2  # training.json's provenance, no MLflow needed
     assert html.count("<td>noise codes</td>") == 2  # the estimator's floor beside the models, per version
     assert html.count("<code>speech_evaluate@") == 2 * 2  # 2 versions x 2 models, seed 0
     readme = (reproduced / "README.md").read_text()
     section = readme[readme.index(SPEECH_MARKERS[0]) : readme.index(SPEECH_MARKERS[1])]
     for version in ("small", "medium"):
         assert f"**{version}: linear probes**" in section and f"**{version}: disentanglement**" in section
-    assert "| logmel_stats (1 seed) |" in section
+    assert "| logmel_stats (1 seed) |" in section and "| level_duration_f0 (1 seed) |" in section

@@ -105,12 +105,13 @@ def test_table_averages_seeds_orders_models_and_writes_markdown() -> None:
     speaker = table[(table.metric == "probe/speaker") & (table.version == "small")].set_index("model")
     assert list(speaker.index) == ["logmel_stats", "vae"]
     assert speaker.loc["vae", "mean"] == pytest.approx(0.3)
-    assert speaker.loc["vae", "std"] == pytest.approx(0.1)
+    assert speaker.loc["vae", "std"] == pytest.approx(0.02**0.5)  # ddof=1
+    assert speaker.loc["vae", "ci95"] == pytest.approx(12.7062047 * 0.1)  # t(0.975, 1) * s / sqrt(2)
     assert speaker.loc["vae", "seeds"] == 2
     assert "mig/speaker" not in set(table.metric)  # per-factor parts stay in the JSON files
     text = tables.markdown(table)
     assert "| *chance* | 0.020 | 0.500 |" in text
-    assert "| vae (2 seeds) | 0.300 +- 0.100 | 0.900 +- 0.000 |" in text
+    assert "| vae (2 seeds) | 0.300 +- 1.271 | 0.900 +- 0.000 |" in text
     assert "| vae | 0.100 +- 0.000 | 10.000 +- 0.000 | 3.000 +- 0.000 |" in text
     assert "| logmel_stats (1 seed) | 0.900 | 0.900 |" in text  # one seed: no spread shown
 

@@ -241,39 +241,50 @@ def _speech_evaluate(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     _speech_version(params, args.version)
+    _model_name(params, args.model)
     rows, _, split = features.load_features(args.features, args.dataset)
     dataset = load_dataset(args.dataset)
-    baseline = args.model == evaluation.BASELINE
-    backbone, model_file = None, None
-    if not baseline:
-        _model_name(params, args.model)
-        if args.model_dir is None:
-            raise UserError(f"--model {args.model} needs --model-dir (only {evaluation.BASELINE} has none)")
-        factory = recipe.backbone(params, dataset.audio.shape[1])
-        backbone = training.load_backbone(args.model_dir, params.speech.latent_dim, factory)
-        model_file = args.model_dir / training.MODEL_FILE
-    name = f"evaluate speech/{args.version}/{args.model}" + ("" if baseline else f"/seed{args.seed}")
+    factory = recipe.backbone(params, dataset.audio.shape[1])
+    backbone = training.load_backbone(args.model_dir, params.speech.latent_dim, factory)
+    model_sha256 = _sha256_file(args.model_dir / training.MODEL_FILE)
+    name = f"evaluate speech/{args.version}/{args.model}/seed{args.seed}"
     with tracking.tracked_run(params, "speech-evaluate", name, _outs(args)) as run:
-        numbers = (
-            evaluation.evaluate_baseline(rows, dataset.factors, args.seed)
-            if backbone is None
-            else evaluation.evaluate_model(params, backbone, rows, dataset.factors, split["test"], args.seed)
-        )
-        result = {"version": args.version, "model": args.model, "seed": args.seed, **numbers}
+        numbers = evaluation.evaluate_model(params, backbone, rows, dataset.factors, split["test"], args.seed)
+        result = {"version": args.version, "model": args.model, "seed": args.seed,
+                  "model_sha256": model_sha256, **numbers}  # fmt: skip
         atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
         if run is not None:
             import mlflow
 
             mlflow.log_metrics({k.replace("/", "."): v for k, v in result["metrics"].items()})
-            if model_file is not None:
-                mlflow.set_tag("model.sha256", _sha256_file(model_file))
+            mlflow.set_tag("model.sha256", model_sha256)
             mlflow.log_dict(result, "evaluation.json")
-    probes = ", ".join(
-        f"{k.split('/')[1]} {result['metrics'][k]:.2f}"
-        for k in ("probe/speaker", "probe/gender", "probe/style")
-        if k in result["metrics"]
-    )
-    print(f"{name}: probes {probes} -> {args.out}")
+    probes = ", ".join(f"{k} {result['metrics'][f'probe/{k}']:.2f}" for k in ("speaker", "gender", "text"))
+    print(f"{name}: probes {probes}, MIG {result['metrics']['mig']:.3f} -> {args.out}")
+
+
+def _speech_baselines(args: argparse.Namespace) -> None:
+    from synaudio import features, tracking
+    from synaudio.datasets.store import load_dataset
+    from synaudio.speech import evaluation
+
+    params = load_params(args.params)
+    _speech_version(params, args.version)
+    rows, _, _ = features.load_features(args.features, args.dataset)
+    dataset = load_dataset(args.dataset)
+    args.out.mkdir(parents=True, exist_ok=True)
+    outs = [args.out / evaluation.baseline_file(args.version, name) for name in evaluation.BASELINES]
+    with tracking.tracked_run(params, "speech-baselines", f"baselines speech/{args.version}", outs) as run:
+        results = evaluation.evaluate_baselines(rows, dataset, args.seed)
+        for path, (name, numbers) in zip(outs, results.items(), strict=True):
+            result = {"version": args.version, "model": name, "seed": args.seed, **numbers}
+            atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+            if run is not None:
+                import mlflow
+
+                scores = numbers["metrics"].items()
+                mlflow.log_metrics({f"{name}.{k.replace('/', '.')}": v for k, v in scores})
+    print(f"speech/{args.version} baselines: {', '.join(results)} -> {args.out}")
 
 
 def _speech_aggregate(args: argparse.Namespace) -> None:
@@ -423,6 +434,7 @@ def _metrics(args: argparse.Namespace) -> None:
             bins=args.bins,
             factor_kinds=kinds,
             dci_estimator=args.dci_estimator,
+            mi_estimator=args.mi_estimator,
             test_fraction=args.test_fraction,
             seed=args.seed,
         )
@@ -560,7 +572,17 @@ def build_parser() -> argparse.ArgumentParser:
         "speech-evaluate", _speech_evaluate, "probes + metrics of one SynSpeech model (stage speech_evaluate)"
     )
     sub.add_argument("--version", required=True, help="one of speech.versions")
-    _model_run_arguments(sub, "evaluate", "a block under models: or 'logmel_stats' (no --model-dir)")
+    _model_run_arguments(sub, "evaluate", "a block under models:", model_dir_required=True)
+    sub = command(
+        "speech-baselines",
+        _speech_baselines,
+        "probes on the untrained baseline representations of one version (stage speech_baseline)",
+    )
+    sub.add_argument("--version", required=True, help="one of speech.versions")
+    sub.add_argument("--seed", type=_seed, default=0, help="probe split seed (default: %(default)s)")
+    sub.add_argument("--dataset", type=Path, required=True)
+    sub.add_argument("--features", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True, help="folder for <version>-<baseline>.json")
 
     sub = command(
         "speech-aggregate", _speech_aggregate, "the SynSpeech table from the evaluations params.yaml declares"
@@ -618,6 +640,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--dci-estimator", choices=("random_forest", "lasso", "gradient_boosting"), default="random_forest"
+    )
+    sub.add_argument(
+        "--mi-estimator",
+        choices=("plugin", "chance_corrected"),
+        default="plugin",
+        help="mutual information for MIG, JEMMIG, DCIMIG, Modularity (chance_corrected: standard only)",
     )
     sub.add_argument("--test-fraction", type=float, default=0.2)
     sub.add_argument("--seed", type=_seed, default=0)

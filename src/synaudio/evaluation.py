@@ -8,7 +8,9 @@
   waveform categorical, frequency and amplitude binned, plus DCI and linear probes.
 
 Both also report the reconstruction error and the KL of every latent dimension on the
-held-out clips (a dimension with KL below 0.01 nats is counted inactive).
+held-out clips (a dimension with KL below 0.01 nats is counted inactive), and the active
+units as Burda et al. (2016) count them: variance over the clips of the posterior mean
+above 0.01.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ FACTOR_COLUMNS = ("waveform_idx", "frequency_hz", "amplitude")  # the order the 
 FACTOR_NAMES = ("waveform", "frequency", "amplitude")
 FACTOR_KINDS = ("categorical", "continuous", "continuous")
 ACTIVE_KL = 0.01
+ACTIVE_VARIANCE = 0.01  # Burda et al.: Cov_x(E_q[z | x]) of a unit above this
 
 
 @torch.inference_mode()
@@ -44,18 +47,22 @@ def encode(backbone: VAEBackbone, features: np.ndarray, batch: int = 1024) -> tu
 
 @torch.inference_mode()
 def reconstruction_and_kl(backbone: VAEBackbone, features: np.ndarray, batch: int = 1024) -> dict[str, Any]:
-    """Mean per-clip squared error (from the posterior mean) and mean KL per dimension."""
-    errors, kls = [], []
+    """Mean per-clip squared error (from the posterior mean), mean KL per dimension, and
+    the active dimensions by KL and by the variance of the posterior mean (Burda)."""
+    errors, kls, means = [], [], []
     for start in range(0, len(features), batch):
         x = torch.from_numpy(np.ascontiguousarray(features[start : start + batch])).unsqueeze(1)
         mean, log_var = backbone.encoder(x)
         errors.append(((backbone.decoder(mean) - x) ** 2).flatten(1).sum(1).numpy())
         kls.append(kl_per_dimension(mean, log_var).numpy())
+        means.append(mean.double().numpy())
     kl = np.concatenate(kls).mean(axis=0)
+    variance = np.concatenate(means).var(axis=0)
     return {
         "reconstruction_error": float(np.concatenate(errors).mean()),
         "kl_per_dimension": [float(v) for v in kl],
         "active_dimensions": int((kl > ACTIVE_KL).sum()),
+        "active_units": int((variance > ACTIVE_VARIANCE).sum()),
     }
 
 

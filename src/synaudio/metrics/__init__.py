@@ -15,6 +15,8 @@ from typing import Any
 from synaudio.metrics.information import (
     FROM_TABLES,
     INFORMATION_NAMES,
+    MI_ESTIMATORS,
+    MiEstimator,
     dcimig,
     jemmig,
     mig,
@@ -26,6 +28,10 @@ from synaudio.metrics.predictors import ESTIMATORS, Estimator, dci, explicitness
 
 ALL_METRICS = (*INFORMATION_NAMES, "sap", "dci", "explicitness", "probe")
 PAPER_METRICS = ("mig", "sap", "dcimig", "jemmig", "modularity")  # the SynTone paper's table
+MI_ESTIMATOR_NAMES = {  # recorded with every number
+    "plugin": "plugin (counts, bits)",
+    "chance_corrected": "chance_corrected: max(I - E[I | independent, same marginals], 0), bits",
+}
 
 
 def evaluate(
@@ -38,6 +44,7 @@ def evaluate(
     bins: int | None = None,
     factor_kinds: Sequence[str] | None = None,
     dci_estimator: Estimator = "random_forest",
+    mi_estimator: MiEstimator = "plugin",
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -46,6 +53,8 @@ def evaluate(
     `paper_compat=True` means: `ubisoft` convention, codes passed where factors belong
     and vice versa (so "MIG" is averaged over codes), the paper's five metrics unless
     `metrics` says otherwise. Factor kinds do not apply there (everything is binned).
+    `mi_estimator` (information metrics, `standard` only): `plugin` or `chance_corrected`
+    (metrics/information.py).
     """
     if paper_compat:
         convention, factors, codes, factor_kinds = "ubisoft", codes, factors, None
@@ -56,9 +65,12 @@ def evaluate(
         raise ValueError(f"metrics: unknown {unknown}; choose from {ALL_METRICS}")
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    if mi_estimator not in MI_ESTIMATORS:
+        raise ValueError(f"mi_estimator must be one of {MI_ESTIMATORS}, got {mi_estimator!r}")
     results: dict[str, float] = {}
     if set(metrics) & set(INFORMATION_NAMES):
-        tables = tables_for(factors, codes, convention, bins, factor_kinds)  # shared by all four
+        # one set of tables, shared by all four
+        tables = tables_for(factors, codes, convention, bins, factor_kinds, mi_estimator)
         for name in INFORMATION_NAMES:
             if name in metrics:
                 results.update(FROM_TABLES[name](tables, convention))
@@ -90,6 +102,7 @@ def evaluate(
         "bins": resolve_bins(bins, convention),
         "factor_kinds": list(factor_kinds) if factor_kinds else "all continuous (binned)",
         "dci_estimator": "lasso (companion code)" if convention == "ubisoft" else dci_estimator,
+        "mi_estimator": MI_ESTIMATOR_NAMES[mi_estimator],
         "scored_on": "all rows" if convention == "ubisoft" else f"held-out {test_fraction:.0%} (seed {seed})",
         "informativeness": "1 - 12 MSE"
         if convention == "ubisoft"
@@ -101,6 +114,7 @@ def evaluate(
 __all__ = [
     "ALL_METRICS",
     "ESTIMATORS",
+    "MI_ESTIMATORS",
     "PAPER_METRICS",
     "dci",
     "dcimig",

@@ -41,20 +41,21 @@ def _matrix(name: str, values: object) -> np.ndarray:
     return array
 
 
-def check_inputs(factors: object, codes: object) -> tuple[np.ndarray, np.ndarray]:
+def check_inputs(factors: object, codes: object, min_codes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Validate and return (factors, codes) as float64 (N, F) and (N, K) arrays.
 
     Raises ValueError naming the argument: mismatched N, NaN/inf, a constant factor,
-    fewer than 2 codes.
+    fewer than `min_codes` codes (2 where a metric compares the two best).
     """
     factors, codes = _matrix("factors", factors), _matrix("codes", codes)
     if factors.shape[0] != codes.shape[0]:
         raise ValueError(
             f"factors has {factors.shape[0]} rows but codes has {codes.shape[0]}: one row per sample"
         )
-    if codes.shape[1] < 2:
+    if codes.shape[1] < min_codes:
         raise ValueError(
-            f"codes needs at least 2 columns (got {codes.shape[1]}): gaps compare the two best codes"
+            f"codes needs at least {min_codes} columns (got {codes.shape[1]})"
+            + (": gaps compare the two best codes" if min_codes == 2 else "")
         )
     constant = np.nonzero(np.ptp(factors, axis=0) == 0)[0]
     if constant.size:

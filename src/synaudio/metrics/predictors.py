@@ -19,7 +19,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import Lasso, LassoCV, LogisticRegression, Ridge
-from sklearn.metrics import balanced_accuracy_score, mean_squared_error, r2_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, mean_squared_error, r2_score
 from sklearn.model_selection import cross_val_score
 from sklearn.preprocessing import StandardScaler, minmax_scale
 from sklearn.tree import DecisionTreeClassifier
@@ -34,6 +34,7 @@ from synaudio.metrics.inputs import (
     resolve_kinds,
     train_test_split_rows,
 )
+from synaudio.metrics.logistic import decision_values, fit_one_vs_rest, roc_auc_rows
 
 Estimator = Literal["random_forest", "lasso", "gradient_boosting"]
 ESTIMATORS: tuple[Estimator, ...] = ("random_forest", "lasso", "gradient_boosting")
@@ -229,6 +230,11 @@ def dci(
     }
 
 
+def _both_classes(onehot: np.ndarray) -> np.ndarray:
+    """Rows (factor values) that are neither absent from nor all of the columns."""
+    return onehot.any(axis=1) & ~onehot.all(axis=1)
+
+
 def explicitness(
     factors: object,
     codes: object,
@@ -240,8 +246,9 @@ def explicitness(
     seed: int = 0,
 ) -> dict[str, float]:
     """Explicitness (Ridgeway & Mozer): mean one-vs-rest ROC-AUC of balanced logistic
-    regressions from all codes to each factor value, rescaled so chance = 0, perfect = 1.
-    Continuous factors are binned. `standard` scores held-out rows; `ubisoft` all rows."""
+    regressions (C = 1) from all codes to each factor value, rescaled so chance = 0,
+    perfect = 1. Continuous factors are binned. `standard` scores held-out rows; `ubisoft`
+    all rows. The regressions of one factor are solved together (metrics/logistic.py)."""
     check_convention(convention)
     factors, codes = check_inputs(factors, codes)
     bins = resolve_bins(bins, convention)
@@ -253,14 +260,14 @@ def explicitness(
         train, test = train_test_split_rows(len(codes), test_fraction, seed)
     per_factor = []
     for j in range(labels.shape[1]):
-        aucs = []
-        for value in np.unique(labels[:, j]):
-            target = labels[:, j] == value
-            if target[train].all() or not target[train].any() or target[test].all() or not target[test].any():
-                continue  # a class missing from one side cannot be scored
-            model = LogisticRegression(class_weight="balanced").fit(x[train], target[train])
-            aucs.append(roc_auc_score(target[test], model.predict_proba(x[test])[:, 1]))
-        per_factor.append(2.0 * (np.mean(aucs) - 0.5) if aucs else 0.0)
+        onehot = labels[:, j][None, :] == np.unique(labels[:, j])[:, None]  # (values, rows)
+        scorable = _both_classes(onehot[:, train]) & _both_classes(onehot[:, test])  # else no AUC
+        if not scorable.any():
+            per_factor.append(0.0)
+            continue
+        weights = fit_one_vs_rest(x[train], onehot[scorable][:, train])
+        aucs = roc_auc_rows(onehot[scorable][:, test], decision_values(x[test], weights))
+        per_factor.append(2.0 * (aucs.mean() - 0.5))
     return {
         "explicitness": float(np.mean(per_factor)),
         **{f"explicitness/factor{j}": float(v) for j, v in enumerate(per_factor)},
@@ -277,7 +284,7 @@ def linear_probe(
 ) -> dict[str, float]:
     """Held-out accuracy of a logistic regression (categorical factors) or R^2 of a ridge
     regression (continuous factors) from all codes (standardised) to each factor."""
-    factors, codes = check_inputs(factors, codes)
+    factors, codes = check_inputs(factors, codes, min_codes=1)  # a probe can read one feature
     kinds = resolve_kinds(factor_kinds, factors.shape[1], "standard")
     train, test = train_test_split_rows(len(codes), test_fraction, seed)
     x = StandardScaler().fit(codes[train]).transform(codes)

@@ -274,23 +274,25 @@ def information_matrices(matrices: dict[str, np.ndarray], factor_names: Sequence
         return _save(figure, path)
 
 
-def probe_bars(table: pd.DataFrame, path: Path) -> Path:
-    """One version's linear probes: a bar per model within each factor, chance marked.
+def probe_bars(table: pd.DataFrame, path: Path, untrained: Sequence[str] = ()) -> Path:
+    """One version's linear probes: a bar per model within each factor (95 % interval over
+    seeds), chance marked; `untrained` representations in greys.
 
-    `table`: rows of synaudio.speech.tables.aggregate (model, metric, group, mean, std, chance)."""
+    `table`: rows of synaudio.speech.tables.aggregate (model, metric, group, mean, ci95, chance)."""
     probes = table[table["group"] == "probe"]
     factors = list(dict.fromkeys(probes["metric"]))
     models = list(dict.fromkeys(probes["model"]))
     height = 0.8 / len(models)
     colours = plt.get_cmap("tab10").colors
+    greys = iter(("#555555", "#999999", "#cccccc", "#777777", "#bbbbbb", "#dddddd"))
+    palette = {m: next(greys) if m in untrained else colours[k % len(colours)] for k, m in enumerate(models)}
     with plt.rc_context(STYLE):
         size = (8, 0.32 * len(factors) * len(models) + 1.2)
         figure, axis = plt.subplots(figsize=size, layout="constrained")
         for m, model in enumerate(models):
             rows = probes[probes["model"] == model].set_index("metric").reindex(factors)
             y = np.arange(len(factors)) + (m - (len(models) - 1) / 2) * height
-            colour = "#999999" if m == 0 and model == "logmel_stats" else colours[m % len(colours)]
-            axis.barh(y, rows["mean"], height=height * 0.9, xerr=rows["std"].fillna(0), color=colour,
+            axis.barh(y, rows["mean"], height=height * 0.9, xerr=rows["ci95"].fillna(0), color=palette[model],
                       label=model, error_kw={"lw": 0.8})  # fmt: skip
         chance = probes.drop_duplicates("metric").set_index("metric").reindex(factors)["chance"]
         for j, value in enumerate(chance):

@@ -1,10 +1,12 @@
 """reports/speech.html + reports/speech/: the SynSpeech benchmark's tables, figures and audio.
 
 Per benchmarked version: the probe and disentanglement tables, probe bars against
-chance and the log-mel baseline, which latent carries which factor (normalised mutual
-information on held-out posterior means), and per model two held-out reconstructions
-to look at and listen to (Griffin-Lim). Plus the dataset itself: one text spoken by a
-female and a male speaker in every style of the version that has them.
+chance and the untrained baselines, which latent carries which factor (the evaluation's
+chance-corrected information matrix: nothing is re-encoded here), and per model two
+held-out reconstructions to look at and listen to (Griffin-Lim). Plus the dataset
+itself: one text spoken by a female and a male speaker in every style of the version
+that has them. Provenance comes from the stages' outputs (training.json, the model's
+SHA-256 in the evaluation), not from a local MLflow database.
 Written like the SynTone report: staged, swapped in whole, the page last.
 """
 
@@ -25,20 +27,17 @@ from synaudio.declared import read_results
 from synaudio.errors import UserError
 from synaudio.evaluation import encode
 from synaudio.features import load_features
-from synaudio.metrics.information import tables_for
 from synaudio.params import Params
 from synaudio.report import figures
 from synaudio.report.build import Output, _decode
 from synaudio.report.inversion import Inverter, write_wav
-from synaudio.report.provenance import Provenance
 from synaudio.report.tables import patch_readme
 from synaudio.speech import evaluation, recipe, tables
 from synaudio.training import SUMMARY_FILE, load_backbone
 
 MARKERS = ("<!-- results:synspeech -->", "<!-- /results:synspeech -->")
-INFORMATION_FACTORS = ("speaker", "gender", "text", "keyword", "carrier", "style", "pitch_base",
-                       "formant_scale", "breathiness", "roughness", "flutter")  # fmt: skip
 SHOWN_CLIPS = 2
+BARS_BASELINES = ("logmel_stats", "level_duration_f0")  # the rest are in the table only
 NOISE_CODES = "noise codes"  # Gaussian codes independent of every factor
 
 
@@ -49,13 +48,6 @@ def _clip(dataset: Any, row: int) -> np.ndarray:
 def _label(factors: pd.DataFrame, row: int) -> str:
     clip = factors.iloc[row]
     return f'{clip["speaker_id"]} ({clip["gender"]}), {clip["style"]}, "{clip["text"]}"'
-
-
-def information(codes: np.ndarray, factors: pd.DataFrame, bins: int) -> tuple[np.ndarray, list[str]]:
-    """I(z_k; factor) / H(factor), (factors, latents), for the factors that vary."""
-    truth, names, kinds = evaluation.factor_matrix(factors, INFORMATION_FACTORS)
-    info = tables_for(truth, codes, "standard", bins=bins, factor_kinds=kinds)
-    return info.mi / np.maximum(info.h_factors[:, None], 1e-12), names
 
 
 def _showcase(
@@ -96,7 +88,8 @@ def _version(
     labels = [_label(dataset.factors, row) for row in shown]
     part = table[table["version"] == version]
     made: dict[str, Any] = {"version": version, "models": []}
-    figures.probe_bars(part, out.path(f"{version}/probes.png"))
+    hidden = set(evaluation.BASELINES) - set(BARS_BASELINES)
+    figures.probe_bars(part[~part["model"].isin(hidden)], out.path(f"{version}/probes.png"), BARS_BASELINES)
     made["probes"] = out.link(f"{version}/probes.png")
     matrices, names = {}, []
     factory = recipe.backbone(params, dataset.audio.shape[1])
@@ -106,9 +99,11 @@ def _version(
         name = f"{version}/original-{k}.wav"
         write_wav(out.path(name), clip, sample_rate)
         made["originals"].append((out.link(name), f"original: {labels[k]}"))
-    trained = sorted((r for r in results if r["version"] == version and r["model"] != evaluation.BASELINE),
-                     key=lambda r: (tables.MODEL_ORDER.index(r["model"]) if r["model"] in tables.MODEL_ORDER
-                                    else len(tables.MODEL_ORDER), r["model"], r["seed"]))  # fmt: skip
+    trained = sorted(
+        (r for r in results if r["version"] == version and r["model"] not in evaluation.BASELINES),
+        key=lambda r: (tables.MODEL_ORDER.index(r["model"]) if r["model"] in tables.MODEL_ORDER
+                       else len(tables.MODEL_ORDER), r["model"], r["seed"]),
+    )  # fmt: skip
     seen = set()
     for result in trained:
         if result["model"] in seen:
@@ -117,8 +112,7 @@ def _version(
         model, seed = result["model"], result["seed"]
         model_dir = artifacts / version / "models" / model / f"seed{seed}"
         backbone = load_backbone(model_dir, params.speech.latent_dim, factory)
-        matrices[model], names = information(encode(backbone, features[test])[0], dataset.factors.iloc[test],
-                                             params.speech.bins)  # fmt: skip
+        matrices[model], names = np.array(result["information"]["matrix"]), result["information"]["factors"]
         rebuilt = _decode(backbone, encode(backbone, features[shown])[0])
         inverted = [inverter.waveform(image, dataset.audio.shape[1]) for image in rebuilt]
         prefix = f"{version}/{model}"
@@ -133,12 +127,13 @@ def _version(
         training = json.loads((model_dir / SUMMARY_FILE).read_text())
         made["models"].append({
             "model": model, "seed": seed, "figure": out.link(f"{prefix}/reconstruction.png"), "audio": audio,
-            "training": training, "active": result["held_out"]["active_dimensions"],
+            "training": training, "active": result["held_out"]["active_units"],
             "stages": (f"speech_train@{version}-{model}-{seed}", f"speech_evaluate@{version}-{model}-{seed}"),
         })  # fmt: skip
-    if matrices:  # the plug-in MI of codes that carry nothing: its floor for many-class factors (text)
+    if matrices:  # codes that carry nothing: the estimator's floor, ~0 once chance-corrected
         noise = np.random.default_rng(settings.seed).standard_normal((test.size, params.speech.latent_dim))
-        matrices[NOISE_CODES], _ = information(noise, dataset.factors.iloc[test], params.speech.bins)
+        floor = evaluation.information(noise, dataset.factors.iloc[test], params.speech.bins)
+        matrices[NOISE_CODES] = np.array(floor["matrix"])
         figures.information_matrices(matrices, names, out.path(f"{version}/latent-factor-information.png"))
         made["information"] = out.link(f"{version}/latent-factor-information.png")
         made["carriers"] = [
@@ -149,25 +144,24 @@ def _version(
     return made
 
 
-def _provenance(
-    results: list[dict[str, Any]], artifacts: Path, provenance: Provenance
-) -> list[dict[str, Any]]:
-    """Per evaluation: its DVC stages, MLflow runs (matched by content), commit and training cost."""
+def _provenance(results: list[dict[str, Any]], artifacts: Path) -> list[dict[str, Any]]:
+    """Per evaluation, from the stages' own outputs: its DVC stages, the model's SHA-256
+    (the MLflow runs carry it as tag model.sha256), and what training.json recorded - the
+    training run id, git state and cost."""
     rows = []
     for result in results:
         version, model, seed = result["version"], result["model"], result["seed"]
-        baseline = model == evaluation.BASELINE
-        model_dir = None if baseline else artifacts / version / "models" / model / f"seed{seed}"
-        train = None if model_dir is None else provenance.training(model_dir)
-        evaluated = provenance.evaluation(model_dir, result, stage="speech-evaluate")
-        run = train or evaluated
-        summary = {} if model_dir is None else json.loads((model_dir / SUMMARY_FILE).read_text())
+        baseline = model in evaluation.BASELINES
+        summary = {} if baseline else json.loads(
+            (artifacts / version / "models" / model / f"seed{seed}" / SUMMARY_FILE).read_text()
+        )  # fmt: skip
+        origin = summary.get("provenance", {})
         rows.append({
             "version": version, "model": model, "seed": seed,
             "stages": [f"speech_baseline@{version}"] if baseline
             else [f"speech_train@{version}-{model}-{seed}", f"speech_evaluate@{version}-{model}-{seed}"],
-            "train_run": train.run_id if train else None, "eval_run": evaluated.run_id if evaluated else None,
-            "commit": run.commit[:10] if run else None, "dirty": bool(run and run.dirty),
+            "sha256": result.get("model_sha256", ""), "train_run": origin.get("mlflow_run_id"),
+            "commit": (origin.get("git_commit") or "")[:10], "dirty": origin.get("git_dirty") == "true",
             "epochs": summary.get("epochs"), "seconds": summary.get("seconds"),
             "throughput": summary.get("samples_per_second"),
         })  # fmt: skip
@@ -183,7 +177,6 @@ def build(params: Params, artifacts: Path, datasets: Path, out: Path, readme: Pa
         raise UserError(f"no SynSpeech results ({exc}); run dvc repro speech_aggregate") from None
     results = read_results(tables.evaluation_files(params, artifacts))
     versions = list(dict.fromkeys(table["version"]))
-    provenance = Provenance(params.tracking.experiment)
     with atomic_directory(out / "speech") as staging:
         output = Output(staging, "speech")
         showcase = _showcase(datasets, artifacts, versions, params, output)
@@ -191,7 +184,7 @@ def build(params: Params, artifacts: Path, datasets: Path, out: Path, readme: Pa
         markdown = tables.markdown(table)
         (staging / "results.md").write_text(markdown)
         table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
-        runs = _provenance(results, artifacts, provenance)
+        runs = _provenance(results, artifacts)
         html = _render(table, results, sections, showcase, runs, params)
     atomic_write_text(out / "speech.html", html)
     if readme is not None:
@@ -214,7 +207,7 @@ def _render(
         rows = {}
         for record in part.itertuples():
             rows.setdefault(record.model, {})[record.metric] = tables.cell(
-                record.mean, record.std, record.seeds
+                record.mean, record.ci95, record.seeds
             )
         chance = {r.metric: f"{r.chance:.3f}" for r in part.itertuples() if pd.notna(r.chance)}
         present = set(part["metric"])
@@ -223,11 +216,9 @@ def _render(
             "probes": [m for m in tables.PROBES if m in present],
             "suite": [m for m in (*tables.SUITE, *tables.HELD_OUT) if m in present],
         }  # fmt: skip
-    evaluated = [r for r in results if r["model"] != evaluation.BASELINE]
+    evaluated = [r for r in results if r["model"] not in evaluation.BASELINES]
     return environment.get_template("speech.html.j2").render(
         tables=per_version, sections=sections, showcase=showcase, provenance=runs,
-        runs_available=bool(runs) and any(r["eval_run"] for r in runs),
-        training_runs_missing=any(not r["train_run"] for r in runs if r["model"] != evaluation.BASELINE),
-        settings=evaluated[0]["settings"] if evaluated else {}, speech=params.speech,
-        synspeech=params.synspeech,
+        baselines=evaluation.BASELINES, settings=evaluated[0]["settings"] if evaluated else {},
+        speech=params.speech, synspeech=params.synspeech,
     )  # fmt: skip

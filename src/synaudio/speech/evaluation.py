@@ -6,8 +6,16 @@
   *all* clips' codes and scored on the other 20 % (seeded). All clips, because a text
   factor with 500 classes needs the examples; the representation itself never saw a label.
 * **Disentanglement metrics** (MIG, JEMMIG, DCIMIG, Modularity, SAP, DCI, explicitness)
-  on the posterior means of the held-out clips, against the paper's labelled factors:
-  speaker, gender, text, style - all categorical.
+  on the posterior means of the held-out clips, against the labelled factors: speaker,
+  gender, text, keyword, carrier phrase, style - all categorical. The information
+  metrics use the chance-corrected estimator (metrics/information.py: with 500 texts
+  the plug-in one gives noise codes Modularity ~1); the plug-in values are kept beside
+  them as `<metric>_plugin`, comparable with other papers.
+* **Which latent carries which factor**: I(z_k; factor) / H(factor), chance-corrected,
+  for every latent and factor (the report draws it; nothing is re-encoded there).
+* **Baselines** (no training): log-mel statistics, the same with loudness and padding
+  normalised away, and trivial acoustic features (speech/trivial.py) - what a probe
+  gets from the input, from its level, speaking time and pitch alone.
 
 A factor with one value in a version (style in Small) is left out and named in the
 settings. Chance levels are reported beside the probe accuracies.
@@ -22,9 +30,12 @@ import numpy as np
 import pandas as pd
 
 from synaudio import metrics
+from synaudio.datasets.store import Dataset
 from synaudio.evaluation import encode, reconstruction_and_kl
+from synaudio.metrics.information import INFORMATION_NAMES, tables_for
 from synaudio.models.backbone import VAEBackbone
 from synaudio.params import Params
+from synaudio.speech import trivial
 
 # (name, factor-table column, kind): what the probes predict.
 PROBED = (
@@ -41,9 +52,21 @@ PROBED = (
     ("roughness", "roughness", "continuous"),
     ("flutter", "flutter", "continuous"),
 )
-DISENTANGLEMENT_FACTORS = ("speaker", "gender", "text", "style")  # the paper's labels
-BASELINE = "logmel_stats"  # the untrained reference representation (evaluate_baseline)
+DISENTANGLEMENT_FACTORS = ("speaker", "gender", "text", "keyword", "carrier", "style")
+INFORMATION_FACTORS = tuple(name for name, _, _ in PROBED if name != "pitch_top")  # per-latent matrix
 SUITE = ("mig", "jemmig", "dcimig", "modularity", "sap", "dci", "explicitness")
+MI_ESTIMATOR = "chance_corrected"
+PLUGIN_SUFFIX = "_plugin"
+ACTIVE_FRAME = 0.5  # of the [0, 1] log-mel scale (80 dB): a frame within 40 dB of the clip's loudest
+BASELINES = {  # representation name -> what it is (evaluate_baselines)
+    "logmel_stats": "per-band mean and std of the log-mel over time",
+    "logmel_stats_normalised": "the same over the clip's active frames after subtracting its own "
+    "maximum: loudness and zero padding removed",
+    "rms_level": "RMS level of the active frames (dB)",
+    "active_duration": "speaking time: seconds within 40 dB of the loudest frame",
+    "median_f0": "median f0 of the voiced frames (0 if none)",
+    "level_duration_f0": "the three trivial features together",
+}
 
 
 def factor_matrix(factors: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -91,14 +114,33 @@ def probes(codes: np.ndarray, factors: pd.DataFrame, seed: int) -> dict[str, Any
 def disentanglement(
     codes: np.ndarray, factors: pd.DataFrame, bins: int, dci_estimator: str, seed: int
 ) -> dict[str, Any]:
-    """The metrics suite on held-out codes against the paper's (varying) labelled factors."""
+    """The metrics suite on held-out codes against the (varying) labelled factors, the
+    information metrics chance-corrected, plus their plug-in values as `<name>_plugin`."""
     truth, names, kinds = factor_matrix(factors, DISENTANGLEMENT_FACTORS)
+    shared = {"bins": bins, "factor_kinds": kinds, "seed": seed}
     with warnings.catch_warnings():  # SAP's one-code classifiers miss some of 500 texts: expected
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
         result = metrics.evaluate(
-            truth, codes, metrics=SUITE, bins=bins, factor_kinds=kinds, dci_estimator=dci_estimator, seed=seed
+            truth, codes, metrics=SUITE, dci_estimator=dci_estimator, mi_estimator=MI_ESTIMATOR, **shared
         )
-    return {"scores": _named(result["metrics"], names), "settings": {**result["settings"], "factors": names}}
+    plugin = metrics.evaluate(truth, codes, metrics=INFORMATION_NAMES, mi_estimator="plugin", **shared)
+    plugin_scores = {
+        key.replace(name, name + PLUGIN_SUFFIX, 1): value
+        for key, value in plugin["metrics"].items()
+        for name in INFORMATION_NAMES
+        if key == name or key.startswith(name + "/")
+    }
+    scores = {**result["metrics"], **plugin_scores}
+    settings = {**result["settings"], "factors": names, "plugin_metrics": f"<metric>{PLUGIN_SUFFIX}"}
+    return {"scores": _named(scores, names), "settings": settings}
+
+
+def information(codes: np.ndarray, factors: pd.DataFrame, bins: int) -> dict[str, Any]:
+    """Chance-corrected I(z_k; factor) / H(factor) for every latent and varying factor."""
+    truth, names, kinds = factor_matrix(factors, INFORMATION_FACTORS)
+    info = tables_for(truth, codes, "standard", bins, kinds, MI_ESTIMATOR)
+    normalised = info.mi / np.maximum(info.h_factors[:, None], 1e-12)
+    return {"factors": names, "matrix": [[round(float(v), 6) for v in row] for row in normalised]}
 
 
 def evaluate_model(
@@ -116,6 +158,7 @@ def evaluate_model(
     suite = disentanglement(
         codes[test_rows], held_out, params.speech.bins, params.evaluation.dci_estimator, seed
     )
+    matrix = information(codes[test_rows], held_out, params.speech.bins)
     return {
         "metrics": {**probed["scores"], **suite["scores"]},
         "chance": probed["chance"],
@@ -127,28 +170,59 @@ def evaluate_model(
             "latents": "posterior means; metrics suite on the held-out clips",
         },
         "held_out": reconstruction_and_kl(backbone, features[test_rows]),
+        "information": matrix,
     }
 
 
-def log_mel_statistics(features: np.ndarray, batch: int = 2048) -> np.ndarray:
-    """Per-clip mean and standard deviation of every mel band over time, (N, 2 x mels):
-    an untrained representation that says what the probes can get from the input alone."""
+def log_mel_statistics(features: np.ndarray, normalised: bool = False, batch: int = 2048) -> np.ndarray:
+    """Per-clip mean and standard deviation of every mel band over time, (N, 2 x mels).
+
+    `normalised`: each clip shifted so its loudest value is 0 and only its active frames
+    (loudest band within ACTIVE_FRAME of that maximum) counted - no level, no padding."""
     parts = []
     for start in range(0, len(features), batch):
-        block = np.asarray(features[start : start + batch], dtype=np.float64)
-        parts.append(np.concatenate([block.mean(axis=2), block.std(axis=2)], axis=1))
+        block = np.asarray(features[start : start + batch], dtype=np.float64)  # (clips, mels, frames)
+        weight = np.ones(block.shape[::2])[:, None, :]
+        if normalised:
+            peak = block.max(axis=(1, 2), keepdims=True)
+            block = block - peak
+            weight = (block.max(axis=1, keepdims=True) >= -ACTIVE_FRAME).astype(np.float64)
+        count = weight.sum(axis=2)
+        mean = (block * weight).sum(axis=2) / count
+        std = np.sqrt((((block - mean[:, :, None]) ** 2) * weight).sum(axis=2) / count)
+        parts.append(np.concatenate([mean, std], axis=1))
     return np.concatenate(parts)
 
 
-def evaluate_baseline(features: np.ndarray, factors: pd.DataFrame, seed: int) -> dict[str, Any]:
-    """Probes on the log-mel statistics (no metrics suite: 128 codes are not meant to be factors)."""
-    probed = probes(log_mel_statistics(features), factors, seed)
+def baseline_file(version: str, name: str) -> str:
+    """The evaluation JSON of one baseline representation (stage speech_baseline)."""
+    return f"{version}-{name}.json"
+
+
+def baseline_representations(features: np.ndarray, dataset: Dataset) -> dict[str, np.ndarray]:
+    """Every untrained representation of BASELINES, (clips, width) each."""
+    acoustic = trivial.trivial_features(dataset)
     return {
-        "metrics": probed["scores"],
-        "chance": probed["chance"],
-        "settings": {
-            "probes": "logistic (accuracy) / ridge (R^2) on standardised per-band mean and std of the "
-            "log-mel over time (all clips), fitted on 80 %, scored on 20 %",
-            "probed_factors": probed["factors"],
-        },
+        "logmel_stats": log_mel_statistics(features),
+        "logmel_stats_normalised": log_mel_statistics(features, normalised=True),
+        **{name: acoustic[:, [j]] for j, name in enumerate(("rms_level", "active_duration", "median_f0"))},
+        "level_duration_f0": acoustic,
     }
+
+
+def evaluate_baselines(features: np.ndarray, dataset: Dataset, seed: int) -> dict[str, dict[str, Any]]:
+    """Probes on every baseline representation (no metrics suite: these are not codes)."""
+    results = {}
+    for name, representation in baseline_representations(features, dataset).items():
+        probed = probes(representation, dataset.factors, seed)
+        results[name] = {
+            "metrics": probed["scores"],
+            "chance": probed["chance"],
+            "settings": {
+                "representation": BASELINES[name],
+                "probes": "logistic (accuracy) / ridge (R^2) on the standardised representation of all "
+                "clips, fitted on 80 %, scored on 20 %",
+                "probed_factors": probed["factors"],
+            },
+        }
+    return results

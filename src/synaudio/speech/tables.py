@@ -1,8 +1,11 @@
-"""The SynSpeech results table: one row per (version, model, number), mean +- std over seeds.
+"""The SynSpeech results table: one row per (version, model, number), the mean over seeds
+with its 95 % confidence interval (Student t, std with ddof=1).
 
-Markdown: per version, a probe table (models x factors, chance in the first row) and a
-disentanglement table (models x metrics). Every number is higher-is-better except the
-held-out reconstruction error; the active-latent count is descriptive.
+Markdown: per version, a probe table (models x factors, chance in the first row, the
+untrained baselines next) and a disentanglement table (models x metrics: the
+chance-corrected information metrics first, their plug-in values after). Every number is
+higher-is-better except the held-out reconstruction error; active-latent counts are
+descriptive.
 """
 
 from __future__ import annotations
@@ -11,25 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from scipy.stats import t as student_t
 
-from synaudio.aggregate import fmt
 from synaudio.params import Params
-from synaudio.speech.evaluation import BASELINE, PROBED
+from synaudio.speech.evaluation import BASELINES, PLUGIN_SUFFIX, PROBED, baseline_file
 
 PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
-SUITE = ("mig", "jemmig", "dcimig", "modularity", "sap", "dci_disentanglement", "dci_completeness",
-         "dci_informativeness", "explicitness")  # fmt: skip
-HELD_OUT = ("reconstruction_error", "active_dimensions")
-MODEL_ORDER = (BASELINE, "vae", "beta_vae", "factor_vae", "beta_tcvae")
+INFORMATION = ("mig", "jemmig", "dcimig", "modularity")
+SUITE = (*INFORMATION, "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
+         "explicitness", *(f"{name}{PLUGIN_SUFFIX}" for name in INFORMATION))  # fmt: skip
+HELD_OUT = ("reconstruction_error", "active_dimensions", "active_units")
+MODEL_ORDER = (*BASELINES, "vae", "beta_vae", "factor_vae", "beta_tcvae")
 VERSION_ORDER = ("small", "medium", "large")  # the original's; other versions follow by name
 
 
 def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
     """(evaluation JSON, stage that writes it) for every version, model and seed params.yaml
-    declares, the log-mel baseline of each version first."""
+    declares, the baselines of each version first."""
     declared = []
     for version in params.speech.versions:
-        declared.append((artifacts / "eval" / f"{version}-{BASELINE}.json", f"speech_baseline@{version}"))
+        stage = f"speech_baseline@{version}"
+        declared += [(artifacts / "eval" / baseline_file(version, name), stage) for name in BASELINES]
         declared += [
             (
                 artifacts / "eval" / f"{version}-{model}-seed{seed}.json",
@@ -46,7 +51,7 @@ def _order(name: str, known: tuple[str, ...]) -> tuple[int, str]:
 
 
 def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
-    """Long table: version, model, metric, group, mean, std, seeds, chance."""
+    """Long table: version, model, metric, group, mean, std, ci95, seeds, chance."""
     rows = []
     for evaluation in evaluations:
         numbers = {**evaluation["metrics"], **{k: evaluation.get("held_out", {}).get(k) for k in HELD_OUT}}
@@ -62,10 +67,11 @@ def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
     long = pd.DataFrame(rows)
     table = (
         long.groupby(["version", "model", "metric", "group"], sort=False)
-        .agg(mean=("value", "mean"), std=("value", lambda v: v.std(ddof=0)), seeds=("value", "size"),
+        .agg(mean=("value", "mean"), std=("value", lambda v: v.std(ddof=1)), seeds=("value", "size"),
              chance=("chance", "first"))
         .reset_index()
     )  # fmt: skip
+    table["ci95"] = [interval(std, seeds) for std, seeds in zip(table["std"], table["seeds"], strict=True)]
     metric_order = (*PROBES, *SUITE, *HELD_OUT)
     table["version_rank"] = table["version"].map(lambda v: _order(v, VERSION_ORDER)[0])
     table["model_rank"] = table["model"].map(lambda m: _order(m, MODEL_ORDER)[0])
@@ -75,15 +81,20 @@ def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
     return table.drop(columns=["version_rank", "model_rank", "metric_rank"]).reset_index(drop=True)
 
 
-def cell(mean: float, std: float, seeds: int) -> str:
-    """mean +- std over seeds; the mean alone for one seed (there is no spread to show)."""
-    return fmt(mean, std) if seeds > 1 else f"{mean:.3f}"
+def interval(std: float, seeds: int) -> float:
+    """Half-width of the 95 % confidence interval of a mean over `seeds` values (NaN for one)."""
+    return float(student_t.ppf(0.975, seeds - 1) * std / seeds**0.5) if seeds > 1 else float("nan")
+
+
+def cell(mean: float, ci95: float, seeds: int) -> str:
+    """mean +- 95 % interval over seeds; the mean alone for one seed (no spread to show)."""
+    return f"{mean:.3f} +- {ci95:.3f}" if seeds > 1 else f"{mean:.3f}"
 
 
 def _pivot(table: pd.DataFrame, metrics: tuple[str, ...]) -> tuple[list[str], list[str], dict]:
     present = [m for m in metrics if m in set(table["metric"])]
     models = list(dict.fromkeys(table["model"]))
-    cells = {(r.model, r.metric): cell(r.mean, r.std, r.seeds) for r in table.itertuples()}
+    cells = {(r.model, r.metric): cell(r.mean, r.ci95, r.seeds) for r in table.itertuples()}
     return present, models, cells
 
 
