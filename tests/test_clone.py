@@ -18,20 +18,6 @@ import pytest
 
 from tests.conftest import BIN, REPO, git
 
-# Stages whose committed results predate code they depend on and cannot be re-made here
-# yet: the SynSpeech models were trained on another machine (AVX-512 kernels) and their
-# weights were never published, so the benchmark must be retrained (and re-evaluated)
-# before these stages can be re-recorded. Listed by name so that nothing else may drift,
-# and checked below to be stale still, so the list cannot outlive the reason.
-PENDING_RETRAIN = (
-    *(
-        f"speech_train@{v}-{m}-0"
-        for v in ("small", "medium")
-        for m in ("vae", "beta_vae", "factor_vae", "beta_tcvae")
-    ),
-    "speech_report",
-)
-
 
 def drift(status: dict) -> dict[str, list[str]]:
     """Per stage, the changes that are not mere absence (of outputs or of their inputs)."""
@@ -65,13 +51,8 @@ def clone_status(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_dvc_status_on_a_clone_shows_no_drift(clone_status: dict) -> None:
-    unexpected = {stage: why for stage, why in drift(clone_status).items() if stage not in PENDING_RETRAIN}
+    unexpected = drift(clone_status)
     assert not unexpected, f"params.yaml, code or results drifted from dvc.lock: {unexpected}"
-
-
-def test_the_pending_list_names_only_stages_that_are_still_stale(clone_status: dict) -> None:
-    stale = drift(clone_status)
-    assert [stage for stage in PENDING_RETRAIN if stage not in stale] == []
 
 
 def test_the_drift_check_sees_a_changed_param() -> None:
@@ -82,19 +63,25 @@ def test_the_drift_check_sees_a_changed_param() -> None:
     assert drift(status) == {"train_paper@vae-0": ["params ['training.epochs']"]}
 
 
-def test_the_trained_weights_are_in_git() -> None:
-    """Every SynTone evaluation names the SHA-256 of a model file that git holds."""
-    tracked = set(git(REPO, "ls-files", "artifacts/syntone").split())
-    evaluations = sorted((REPO / "artifacts" / "syntone").glob("*/eval/*.json"))
-    assert evaluations
-    for path in evaluations:
+def _model_dirs() -> list[tuple[Path, dict]]:
+    """(model folder, evaluation) for every committed SynTone and SynSpeech evaluation of a
+    trained model (baselines have none)."""
+    found = []
+    for path in sorted((REPO / "artifacts" / "syntone").glob("*/eval/*.json")):
         result = json.loads(path.read_text())
-        model = (
-            Path("artifacts/syntone")
-            / result["protocol"]
-            / "models"
-            / result["model"]
-            / f"seed{result['seed']}"
-        )
+        found.append((Path("artifacts/syntone", result["protocol"], "models", result["model"]), result))
+    for path in sorted((REPO / "artifacts" / "speech" / "eval").glob("*.json")):
+        result = json.loads(path.read_text())
+        if "model_sha256" in result:
+            found.append((Path("artifacts/speech", result["version"], "models", result["model"]), result))
+    return [(folder / f"seed{result['seed']}", result) for folder, result in found]
+
+
+def test_the_trained_weights_are_in_git() -> None:
+    """Every evaluation of a trained model names the SHA-256 of a model file that git holds."""
+    tracked = set(git(REPO, "ls-files", "artifacts").split())
+    evaluated = _model_dirs()
+    assert {str(folder).split("/")[1] for folder, _ in evaluated} == {"syntone", "speech"}
+    for model, result in evaluated:
         assert f"{model}/model.pt" in tracked, f"{model}/model.pt is not in git"
         assert hashlib.sha256((REPO / model / "model.pt").read_bytes()).hexdigest() == result["model_sha256"]

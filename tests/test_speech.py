@@ -119,3 +119,46 @@ def test_table_averages_seeds_orders_models_and_writes_markdown() -> None:
 def test_tiny_params_are_valid() -> None:
     params = validate(TINY)
     assert params.speech.versions == ["small", "medium"]
+
+
+def test_trivial_features_measure_level_speaking_time_and_pitch() -> None:
+    from synaudio.speech.trivial import summarise
+
+    t = np.arange(56_000) / 16_000
+    clips = np.zeros((3, t.size), dtype=np.float32)
+    clips[0, :32_000] = 0.5 * np.sin(2 * np.pi * 200 * t[:32_000])  # 2 s of a 200 Hz tone at -9 dB
+    clips[1, :16_000] = 0.05 * np.sign(np.sin(2 * np.pi * 120 * t[:16_000]))  # 1 s, 120 Hz, -26 dB
+    clips[2, :20_000] = 0.1 * np.random.default_rng(0).standard_normal(20_000)  # whisper-like: unvoiced
+    level, seconds, f0 = summarise(clips, 16_000).T
+    # white noise loses the half of its power above 4 kHz to the pair averaging: -20 dB - 3 dB
+    assert level == pytest.approx([20 * np.log10(0.5 / 2**0.5), 20 * np.log10(0.05), -23], abs=0.5)
+    assert seconds[:2] == pytest.approx([2.0, 1.0], abs=0.05)
+    assert f0[0] == pytest.approx(200, rel=0.02) and f0[1] == pytest.approx(120, rel=0.02)
+    assert f0[2] == 0.0  # no voiced frame
+    with pytest.raises(ValueError, match="16 kHz"):
+        summarise(clips, 22_050)
+
+
+def test_the_normalised_log_mel_statistics_ignore_level_and_padding() -> None:
+    rng = np.random.default_rng(0)
+    speech = 0.3 + 0.4 * rng.random((1, 8, 40))
+    padded = np.concatenate([speech, np.zeros((1, 8, 30))], axis=2)  # the same clip, zero-padded longer
+    louder = np.concatenate([np.zeros((1, 8, 30)), speech + 0.2], axis=2)  # +16 dB, padded before
+    plain = evaluation.log_mel_statistics(np.concatenate([padded, louder]))
+    assert not np.allclose(plain[0], plain[1])  # level and padding show in the plain statistics
+    normalised = evaluation.log_mel_statistics(np.concatenate([padded, louder]), normalised=True)
+    assert normalised[0] == pytest.approx(normalised[1])
+
+
+def test_every_baseline_has_its_metrics_file_in_dvc_yaml() -> None:
+    import yaml
+
+    from tests.conftest import REPO
+
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["speech_baseline"]
+    declared = [next(iter(entry)) for entry in stage["metrics"]]
+    expected = [
+        f"artifacts/speech/eval/{evaluation.baseline_file('${item.version}', n)}"
+        for n in evaluation.BASELINES
+    ]
+    assert declared == expected

@@ -59,6 +59,17 @@ def _outs(args: argparse.Namespace) -> list[Path]:
     return [path for path in (getattr(args, "out", None), getattr(args, "summary", None)) if path is not None]
 
 
+def _cap_threads(params: Any) -> None:
+    """Evaluation and report run torch, BLAS and scikit-learn on `training.threads` threads,
+    as training does: two stages side by side then never oversubscribe the cores, and the
+    numbers do not depend on how many cores a machine has."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(params.training.threads)
+    threadpool_limits(params.training.threads)
+
+
 def _model_name(params: Any, model: str) -> None:
     if model not in params.models:
         raise UserError(
@@ -152,6 +163,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from synaudio.datasets.store import _sha256_file, load_dataset
 
     params = load_params(args.params)
+    _cap_threads(params)
     _model_name(params, args.model)
     rows, _, split = features.load_features(args.features, args.dataset)
     backbone = training.load_backbone(args.model_dir, params.training.latent_dim)
@@ -240,6 +252,7 @@ def _speech_evaluate(args: argparse.Namespace) -> None:
     from synaudio.speech import evaluation, recipe
 
     params = load_params(args.params)
+    _cap_threads(params)
     _speech_version(params, args.version)
     _model_name(params, args.model)
     rows, _, split = features.load_features(args.features, args.dataset)
@@ -269,6 +282,7 @@ def _speech_baselines(args: argparse.Namespace) -> None:
     from synaudio.speech import evaluation
 
     params = load_params(args.params)
+    _cap_threads(params)
     _speech_version(params, args.version)
     rows, _, _ = features.load_features(args.features, args.dataset)
     dataset = load_dataset(args.dataset)
@@ -350,6 +364,7 @@ def _report(args: argparse.Namespace) -> None:
     from synaudio.report import build
 
     params = load_params(args.params)
+    _cap_threads(params)
     made = build.build(params, args.artifacts, args.results, args.out, args.readme)
     print(
         f"report: {made['evaluations']} evaluations ({made['runs_found']} with their MLflow runs) -> "
@@ -362,6 +377,7 @@ def _speech_report(args: argparse.Namespace) -> None:
     from synaudio.report import speech
 
     params = load_params(args.params)
+    _cap_threads(params)
     made = speech.build(params, args.artifacts, args.datasets, args.out, args.readme)
     print(
         f"speech report: {made['evaluations']} evaluations -> {args.out}/speech.html + {made['files'] - 1} "

@@ -232,7 +232,7 @@ class SpeechBenchmark(_Section):
     seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
     latent_dim: int = Field(default=16, ge=1, le=MAX_LATENT_DIM)
     batch_size: int = Field(default=64, ge=2)
-    epochs: dict[str, int] = Field(default_factory=lambda: {"small": 4, "medium": 2})  # full: 20 each
+    epochs: dict[str, int] = Field(default_factory=lambda: {"small": 2, "medium": 2})  # full: 20 each
     bins: int = Field(default=20, ge=2)
 
     @model_validator(mode="after")

@@ -5,7 +5,8 @@ time, and the voice bank's female and male pitch ranges do not overlap. A probe 
 reads "style" or "gender" from a representation may be reading these. Three numbers per
 clip, each a baseline representation of its own and together a fourth:
 
-* `level_db`: RMS level over the clip's active frames, dB re full scale;
+* `level_db`: RMS level over the clip's active frames, dB re full scale (of the 8 kHz
+  signal below: the band above 4 kHz, mostly breath and fricatives, does not count);
 * `active_seconds`: time in frames within ACTIVE_DB of the clip's loudest frame;
 * `f0_hz`: median fundamental frequency over voiced frames (normalised autocorrelation
   peak >= VOICING; 0 when no frame is voiced, as in whispering).
