@@ -15,6 +15,7 @@ above 0.01.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -33,12 +34,25 @@ ACTIVE_KL = 0.01
 ACTIVE_VARIANCE = 0.01  # Burda et al.: Cov_x(E_q[z | x]) of a unit above this
 
 
+INFERENCE_BATCH = 32  # clips per forward pass: small, channels-last batches stay in cache
+
+
+def _batches(backbone: VAEBackbone, features: np.ndarray, batch: int) -> Iterator[torch.Tensor]:
+    """`features` as (batch, 1, mels, frames) channels-last tensors, the network converted to
+    match. Measured on one core: 3-5x the clips/s of NCHW batches of 1,024 (bench/)."""
+    backbone.to(memory_format=torch.channels_last)
+    for start in range(0, len(features), batch):
+        block = torch.from_numpy(np.array(features[start : start + batch], dtype=np.float32))  # a copy
+        yield block.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
-def encode(backbone: VAEBackbone, features: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def encode(
+    backbone: VAEBackbone, features: np.ndarray, batch: int = INFERENCE_BATCH
+) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of every row of `features`, (N, D) each."""
     means, log_vars = [], []
-    for start in range(0, len(features), batch):
-        x = torch.from_numpy(np.ascontiguousarray(features[start : start + batch])).unsqueeze(1)
+    for x in _batches(backbone, features, batch):
         mean, log_var = backbone.encoder(x)
         means.append(mean.numpy())
         log_vars.append(log_var.numpy())
@@ -46,12 +60,13 @@ def encode(backbone: VAEBackbone, features: np.ndarray, batch: int = 1024) -> tu
 
 
 @torch.inference_mode()
-def reconstruction_and_kl(backbone: VAEBackbone, features: np.ndarray, batch: int = 1024) -> dict[str, Any]:
+def reconstruction_and_kl(
+    backbone: VAEBackbone, features: np.ndarray, batch: int = INFERENCE_BATCH
+) -> dict[str, Any]:
     """Mean per-clip squared error (from the posterior mean), mean KL per dimension, and
     the active dimensions by KL and by the variance of the posterior mean (Burda)."""
     errors, kls, means = [], [], []
-    for start in range(0, len(features), batch):
-        x = torch.from_numpy(np.ascontiguousarray(features[start : start + batch])).unsqueeze(1)
+    for x in _batches(backbone, features, batch):
         mean, log_var = backbone.encoder(x)
         errors.append(((backbone.decoder(mean) - x) ** 2).flatten(1).sum(1).numpy())
         kls.append(kl_per_dimension(mean, log_var).numpy())
@@ -114,14 +129,7 @@ def evaluate_model(
             dci_estimator=settings.dci_estimator,
             seed=seed,
         )
-        names = dict(
-            zip((f"factor{j}" for j in range(3)), ("waveform", "frequency", "amplitude"), strict=True)
-        )
-        scores = {}
-        for key, value in result["metrics"].items():
-            for code, name in names.items():
-                key = key.replace(code, name)
-            scores[key] = {"mean": value, "std": 0.0}
+        scores = {_factor_names(key): {"mean": value, "std": 0.0} for key, value in result["metrics"].items()}
         evaluated = {**result["settings"], "latents": "posterior means, held-out clips"}
     return {
         "protocol": protocol,
