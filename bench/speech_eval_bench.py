@@ -57,6 +57,8 @@ def explicitness_one_at_a_time(truth: np.ndarray, codes: np.ndarray, seed: int) 
         aucs = []
         for value in np.unique(truth[:, j]):
             target = truth[:, j] == value
+            if target[train].all() or not target[train].any() or target[test].all() or not target[test].any():
+                continue  # as the old path did: a value missing from one side cannot be scored
             model = LogisticRegression(class_weight="balanced").fit(x[train], target[train])
             aucs.append(roc_auc_score(target[test], model.predict_proba(x[test])[:, 1]))
         per_factor.append(2.0 * (np.mean(aucs) - 0.5))
