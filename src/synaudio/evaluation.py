@@ -39,7 +39,8 @@ INFERENCE_BATCH = 32  # clips per forward pass: small, channels-last batches sta
 
 def _batches(backbone: VAEBackbone, features: np.ndarray, batch: int) -> Iterator[torch.Tensor]:
     """`features` as (batch, 1, mels, frames) channels-last tensors, the network converted to
-    match. Measured on one core: 3-5x the clips/s of NCHW batches of 1,024 (bench/)."""
+    match. Measured on one loaded core (session 5, README "Cost"): 3-5x the clips/s of
+    NCHW batches of 1,024, the same numbers whatever the batch size."""
     backbone.to(memory_format=torch.channels_last)
     for start in range(0, len(features), batch):
         block = torch.from_numpy(np.array(features[start : start + batch], dtype=np.float32))  # a copy

@@ -48,13 +48,17 @@ def _entropy_bits(counts: np.ndarray, n: int) -> np.ndarray:
     return -terms.sum(axis=-1)
 
 
-def entropies(d: Discrete) -> np.ndarray:
-    """Entropy in bits of each column of `d`."""
-    n, m = d.labels.shape
+def column_counts(d: Discrete) -> np.ndarray:
+    """Value counts of every column of `d` from one bincount, (columns, largest cardinality)."""
+    m = d.labels.shape[1]
     width = int(d.cardinality.max())
     flat = (d.labels + np.arange(m) * width).ravel()
-    counts = np.bincount(flat, minlength=m * width).reshape(m, width)
-    return _entropy_bits(counts, n)
+    return np.bincount(flat, minlength=m * width).reshape(m, width)
+
+
+def entropies(d: Discrete) -> np.ndarray:
+    """Entropy in bits of each column of `d`."""
+    return _entropy_bits(column_counts(d), d.labels.shape[0])
 
 
 MiEstimator = Literal["plugin", "chance_corrected"]
@@ -75,7 +79,7 @@ class InformationTables:
 
 def _counts(d: Discrete) -> list[np.ndarray]:
     """Nonzero value counts of each column."""
-    return [np.bincount(column)[np.bincount(column) > 0] for column in d.labels.T]
+    return [row[row > 0] for row in column_counts(d)]
 
 
 def _expected_terms(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
