@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from synaudio import metrics
 from synaudio.metrics.inputs import train_test_split_rows
-from synaudio.speech import evaluation
+from synaudio.studies.synspeech import evaluation, schema
 
 CLIPS, HELD_OUT, LATENTS = 50_000, 10_000, 16
 TARGET_SECONDS = 60.0
@@ -43,7 +43,7 @@ def medium_factors(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def encoder_like_codes(factors: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    truth, _, _ = evaluation.factor_matrix(factors, tuple(name for name, _, _ in evaluation.PROBED))
+    truth, _, _ = evaluation.factor_matrix(factors, tuple(name for name, _, _ in schema.PROBED))
     mixing = rng.normal(size=(truth.shape[1], LATENTS))
     return np.tanh(minmax_scale(truth) @ mixing) + 0.3 * rng.normal(size=(CLIPS, LATENTS))
 
@@ -77,7 +77,7 @@ def main() -> None:
     factors = medium_factors(rng)
     codes = encoder_like_codes(factors, rng)
     held_out = np.sort(rng.choice(CLIPS, HELD_OUT, replace=False))
-    truth, _, kinds = evaluation.factor_matrix(factors.iloc[held_out], evaluation.DISENTANGLEMENT_FACTORS)
+    truth, _, kinds = evaluation.factor_matrix(factors.iloc[held_out], schema.DISENTANGLEMENT_FACTORS)
     split = {"factor_kinds": kinds, "bins": 20, "seed": 0}
 
     old, old_seconds = timed(lambda: explicitness_one_at_a_time(truth, codes[held_out], 0))

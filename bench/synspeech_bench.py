@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from synaudio.params import STYLE_NAMES, SpeechVersion, load_params
-from synaudio.synspeech import generate
+from synaudio.studies.synspeech import dataset as generate
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MINUTES = {"small": 7, "medium": 13, "large": 28}

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from synaudio.datasets import syntone
 from synaudio.params import load_params
+from synaudio.protocol import PAPER, PROTOCOLS
+from synaudio.studies.syntone import dataset as syntone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def generate(protocol: str, workdir: Path) -> tuple[float, int, int]:
 def reference_synthesis_seconds() -> float:
     """Clip-by-clip float64 synthesis of the full grid, the way the reference does it."""
     spec = load_params(REPO / "params.yaml").syntone
-    t = syntone.time_axis(spec, "paper")
+    t = syntone.time_axis(spec, PAPER)
     started = time.perf_counter()
     for frequency in syntone.frequencies(spec):
         for amplitude in syntone.amplitudes(spec):
@@ -67,7 +68,7 @@ def reference_synthesis_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--protocol", default="paper", choices=syntone.PROTOCOLS)
+    parser.add_argument("--protocol", default="paper", choices=tuple(PROTOCOLS))
     parser.add_argument("--reference", action="store_true", help="also time reference-style synthesis")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=REPO, prefix=".bench-") as tmp:

@@ -17,9 +17,10 @@ import time
 import torch
 
 from synaudio.features import frame_max_normalise, mel_transform
-from synaudio.models.backbone import VAEBackbone
 from synaudio.models.objectives import build_objective
 from synaudio.params import validate
+from synaudio.protocol import PAPER
+from synaudio.studies.syntone import recipe
 
 CEILING = 1300.0  # samples/s, from ~120 MFLOP per sample on 2 AVX2 cores
 
@@ -28,8 +29,8 @@ def samples_per_second(steps: int, threads: int, channels_last: bool, per_item_f
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     params = validate({})
-    backbone = VAEBackbone(8)
-    objective = build_objective(params.models["vae"], 8, 25_600, "paper")
+    backbone = recipe.backbone()(8)
+    objective = build_objective(params.models["vae"], 8, 25_600, PAPER.reduction)
     if channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(backbone.parameters(), lr=1e-3)

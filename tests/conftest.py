@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from synaudio import features
-from synaudio.datasets import syntone
 from synaudio.params import Params, validate
+from synaudio.protocol import PROTOCOLS
+from synaudio.studies.syntone import dataset as syntone
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -142,8 +143,15 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
-def dvc(cwd: Path, *args: str, tracking_uri: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{BIN}:{os.environ['PATH']}"}
+def dvc(
+    cwd: Path, *args: str, tracking_uri: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        **(env or {}),
+    }
     result = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
@@ -151,9 +159,15 @@ def dvc(cwd: Path, *args: str, tracking_uri: str) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Path:
-    """A project copy on TINY params, `dvc repro`-ed once for the whole session, committed."""
+    """A project copy on TINY params, `dvc repro`-ed once for the whole session, committed;
+    modules.jsonl beside it records the synaudio modules each stage's command loaded."""
     project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY)
-    dvc(project, "repro", tracking_uri=tracking_uri)
+    dvc(
+        project,
+        "repro",
+        tracking_uri=tracking_uri,
+        env={"SYNAUDIO_MODULES_LOG": str(project.parent / "modules.jsonl")},
+    )
     git(project, "add", "-A")
     git(project, "commit", "-qm", "reproduced")
     return project
@@ -165,12 +179,12 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("study")
     params = validate(TINY)
     paths = {}
-    for protocol in ("paper", "corrected"):
-        syntone.build(params.syntone, protocol, root / protocol / "dataset")
+    for name, protocol in PROTOCOLS.items():
+        syntone.build(params.syntone, protocol, root / name / "dataset")
         features.build(
-            root / protocol / "dataset", protocol, params.features, params.split, root / protocol / "features"
+            root / name / "dataset", protocol, params.features, params.split, root / name / "features"
         )
-        paths[protocol] = root / protocol
+        paths[name] = root / name
     return paths
 
 

@@ -13,6 +13,8 @@ import yaml
 
 from synaudio.errors import UserError
 from synaudio.params import Params, flatten, load_params, validate, with_overrides
+from synaudio.protocol import CORRECTED
+from synaudio.studies.syntone import recipe
 from tests.conftest import REPO, TINY
 
 
@@ -117,7 +119,10 @@ def test_profiles_are_valid_and_become_dvc_set_arguments(cli, profile: str) -> N
     if profile == "params.quick.yaml":
         assert scaled.syntone.n_clips < 1_000
     else:  # the papers' grid
-        assert scaled.training.corrected_seeds == [0, 1, 2, 3, 4] and scaled.epochs("vae", "corrected") == 20
+        assert (
+            scaled.training.corrected_seeds == [0, 1, 2, 3, 4]
+            and recipe.epochs(scaled, "vae", CORRECTED) == 20
+        )
     result = cli("params", "--overrides", REPO / profile, check=True)
     expected = [f"-S {k}={json.dumps(v, separators=(',', ':'))}" for k, v in flatten(overrides).items()]
     assert result.stdout.split() == " ".join(expected).split()  # no spaces inside a value: the shell splits

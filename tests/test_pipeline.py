@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from synaudio.datasets.store import load_dataset
+from synaudio.store import load_dataset
 from tests.conftest import BIN, REPO, TINY, copy_project, dvc, full_params_yaml, git
 
 DATASET_STAGES = ("syntone@paper", "syntone@corrected")
@@ -124,3 +125,30 @@ def test_a_bad_param_fails_the_stage_with_the_key_named(tmp_path: Path, tracking
         "syntone.frequency.stop: 20000.0 Hz is above the Nyquist frequency" in result.stderr + result.stdout
     )
     assert not (project / "artifacts" / "syntone" / "paper" / "dataset").exists()
+
+
+PINNED = REPO / "tests" / "tiny_outputs.json"
+
+
+def output_hashes(project: Path) -> dict[str, str]:
+    """SHA-256 of every pipeline output file except training.json (it names the MLflow run
+    and the time taken) and DVC's own .gitignore files."""
+    return {
+        path.relative_to(project).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((project / "artifacts").rglob("*"))
+        if path.is_file() and path.name not in ("training.json", ".gitignore")
+    }
+
+
+def test_tiny_pipeline_outputs_are_byte_identical_to_the_pinned_ones(reproduced: Path) -> None:
+    """Datasets, features, weights, evaluations and tables of the TINY pipeline, pinned by hash:
+    a change of structure must not change one byte. If a change of behaviour is intended,
+    re-pin with SYNAUDIO_REPIN=1 (the test then rewrites tests/tiny_outputs.json and fails
+    once, so the new hashes are reviewed and committed with the change)."""
+    hashes = output_hashes(reproduced)
+    if os.environ.get("SYNAUDIO_REPIN"):
+        PINNED.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+        pytest.fail(f"re-pinned {len(hashes)} outputs in {PINNED}; review and commit it")
+    pinned = json.loads(PINNED.read_text())
+    changed = sorted(name for name in pinned.keys() | hashes.keys() if pinned.get(name) != hashes.get(name))
+    assert not changed, f"{len(changed)} outputs differ from tests/tiny_outputs.json: {changed[:8]}"

@@ -14,13 +14,16 @@ import torch
 
 from synaudio.features import frame_max_normalise, mel_transform, to_db
 from synaudio.params import Features
-from synaudio.report.build import LABELS, _vary
 from synaudio.report.inversion import Inverter
-from synaudio.report.speech import MARKERS as SPEECH_MARKERS
-from synaudio.report.tables import BEGIN, END, patch_readme
-from synaudio.speech.evaluation import BASELINES
+from synaudio.report.readme import patch_readme
+from synaudio.studies.synspeech.report import MARKERS as SPEECH_MARKERS
+from synaudio.studies.synspeech.schema import BASELINES
+from synaudio.studies.syntone.report import LABELS, _vary
+from synaudio.studies.syntone.tables import MARKERS
 from tests.browser import inspect_page
 from tests.conftest import REPO, TINY, dvc
+
+BEGIN, END = MARKERS
 
 FACTORS = ("waveform", "frequency", "amplitude")
 PAGE_LIMIT = 15_000_000  # bytes: HTML + figures + audio
@@ -62,11 +65,11 @@ def test_griffin_lim_audio_keeps_the_tone_pitch(protocol: str) -> None:
 def test_the_readme_section_is_replaced_and_nothing_else(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nbefore\n{BEGIN}\nold table\n{END}\nafter\n")
-    patch_readme(readme, "| new | table |\n")
+    patch_readme(readme, "| new | table |\n", MARKERS)
     assert readme.read_text() == f"# title\n\nbefore\n{BEGIN}\n| new | table |\n{END}\nafter\n"
     readme.write_text("no markers here\n")
     with pytest.raises(Exception, match="results:syntone"):
-        patch_readme(readme, "x")
+        patch_readme(readme, "x", MARKERS)
     assert readme.read_text() == "no markers here\n"
 
 

@@ -8,20 +8,23 @@ import pytest
 import torch
 
 from synaudio.errors import UserError
+from synaudio.models.backbone import ConvVAE
+from synaudio.models.presets import SPEECH
 from synaudio.params import Params, validate
-from synaudio.speech import evaluation, recipe, tables
-from synaudio.speech.backbone import SpeechBackbone
+from synaudio.protocol import PAPER
+from synaudio.studies.synspeech import evaluation, recipe, schema, tables
+from synaudio.studies.syntone import recipe as syntone_recipe
 from tests.conftest import TINY
 
 
 def test_backbone_reconstructs_its_input_shape_and_refuses_odd_sizes() -> None:
-    backbone = SpeechBackbone(latent_dim=5, n_mels=32, frames=48)
+    backbone = ConvVAE(latent_dim=5, n_mels=32, frames=48, preset=SPEECH)
     out = backbone(torch.rand(3, 1, 32, 48))
     assert out["reconstruction"].shape == (3, 1, 32, 48)
     assert out["mean"].shape == out["z"].shape == (3, 5)
     assert out["reconstruction"].min() >= 0 and out["reconstruction"].max() <= 1
     with pytest.raises(ValueError, match="multiples of 16"):
-        SpeechBackbone(latent_dim=5, n_mels=32, frames=50)
+        ConvVAE(latent_dim=5, n_mels=32, frames=50, preset=SPEECH)
 
 
 def test_default_front_end_gives_the_backbones_input_and_bad_hops_are_refused() -> None:
@@ -35,14 +38,15 @@ def test_default_front_end_gives_the_backbones_input_and_bad_hops_are_refused() 
         validate({"speech": {"epochs": {"small": 3}}})
 
 
-def test_training_params_take_the_speech_settings_and_drop_syntone_overrides() -> None:
+def test_training_config_takes_the_speech_settings_and_drops_syntone_overrides() -> None:
     params = validate({"speech": {"latent_dim": 12, "batch_size": 32, "epochs": {"small": 3, "medium": 2}}})
-    assert params.epochs("factor_vae") == 40  # the SynTone paper protocol's override
-    speech = recipe.training_params(params, "medium")
-    assert speech.training.latent_dim == 12
-    assert speech.batch_size("factor_vae") == 32
-    assert speech.epochs("factor_vae", recipe.PROTOCOL) == 2
-    assert speech.models["beta_vae"].beta == params.models["beta_vae"].beta
+    assert syntone_recipe.config(params, "factor_vae", PAPER).epochs == 40  # the SynTone paper's override
+    config = recipe.config(params, "medium")
+    assert (config.latent_dim, config.batch_size, config.epochs) == (12, 32, 2)
+    assert config.reduction == "per_sample_mean"
+    objective = recipe.objective(params, "factor_vae")
+    assert objective.batch_size is None and objective.epochs is None
+    assert recipe.objective(params, "beta_vae").beta == params.models["beta_vae"].beta
 
 
 def _factors(styles: int = 1) -> pd.DataFrame:
@@ -122,7 +126,7 @@ def test_tiny_params_are_valid() -> None:
 
 
 def test_trivial_features_measure_level_speaking_time_and_pitch() -> None:
-    from synaudio.speech.trivial import summarise
+    from synaudio.studies.synspeech.trivial import summarise
 
     t = np.arange(56_000) / 16_000
     clips = np.zeros((3, t.size), dtype=np.float32)
@@ -158,7 +162,6 @@ def test_every_baseline_has_its_metrics_file_in_dvc_yaml() -> None:
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["speech_baseline"]
     declared = [next(iter(entry)) for entry in stage["metrics"]]
     expected = [
-        f"artifacts/speech/eval/{evaluation.baseline_file('${item.version}', n)}"
-        for n in evaluation.BASELINES
+        f"artifacts/speech/eval/{schema.baseline_file('${item.version}', n)}" for n in schema.BASELINES
     ]
     assert declared == expected

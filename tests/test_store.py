@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from synaudio import cli
-from synaudio.datasets import store, syntone
+from synaudio import cli, store
+from synaudio.protocol import PAPER
+from synaudio.studies.syntone import dataset as syntone
 from tests.conftest import BIN, TINY
 
 
@@ -140,7 +141,7 @@ def test_unwritable_output_location_is_named(tmp_path: Path, write_params, capsy
 
 @pytest.fixture
 def dataset(tmp_path: Path, tiny) -> Path:
-    syntone.build(tiny.syntone, "paper", tmp_path / "d")
+    syntone.build(tiny.syntone, PAPER, tmp_path / "d")
     return tmp_path / "d"
 
 

@@ -15,11 +15,12 @@ import pytest
 import torch
 
 from synaudio import features, training
-from synaudio.datasets import syntone
 from synaudio.errors import UserError
-from synaudio.models.backbone import VAEBackbone
 from synaudio.models.objectives import build_objective, reconstruction_error, stratified_log_weights
 from synaudio.params import Params, validate
+from synaudio.protocol import CORRECTED, PAPER, PROTOCOLS
+from synaudio.studies.syntone import dataset as syntone
+from synaudio.studies.syntone import recipe
 from tests.conftest import TINY, train_command
 
 
@@ -34,8 +35,8 @@ def test_paper_front_end_matches_librosa_defaults() -> None:
 def test_paper_front_end_erases_amplitude_and_corrected_keeps_it(tiny_study: dict[str, Path]) -> None:
     rows = {}
     for protocol in ("paper", "corrected"):
-        feats, _, _ = features.load_features(tiny_study[protocol] / "features")
-        table = syntone.factor_table(validate(TINY).syntone, protocol)
+        feats, _, _ = features.load_features(tiny_study[protocol] / "features", f"features@{protocol}")
+        table = syntone.factor_table(validate(TINY).syntone, PROTOCOLS[protocol])
         quiet = table.index[
             (table.frequency_idx == 1) & (table.waveform == "square") & (table.amplitude_idx == 0)
         ][0]
@@ -51,7 +52,9 @@ def test_paper_front_end_erases_amplitude_and_corrected_keeps_it(tiny_study: dic
 
 
 def test_corrected_features_lie_in_unit_range_from_training_split_statistics(tiny_study) -> None:
-    feats, manifest, split = features.load_features(tiny_study["corrected"] / "features")
+    feats, manifest, split = features.load_features(
+        tiny_study["corrected"] / "features", "features@corrected"
+    )
     assert feats.min() >= 0 and feats.max() <= 1
     assert feats[split["train"]].max() == pytest.approx(1.0)
     assert manifest["normalisation"]["db_peak"] - manifest["normalisation"]["db_floor"] == 80.0
@@ -61,13 +64,13 @@ def test_corrected_features_lie_in_unit_range_from_training_split_statistics(tin
 def test_stale_features_name_the_stage_to_rerun(tiny_study, tmp_path: Path) -> None:
     other = copy.deepcopy(TINY)
     other["syntone"]["amplitude"]["stop"] = 0.9
-    syntone.build(validate(other).syntone, "paper", tmp_path / "dataset")
+    syntone.build(validate(other).syntone, PAPER, tmp_path / "dataset")
     with pytest.raises(UserError, match=r"stale: .* re-run: dvc repro features@paper"):
-        features.load_features(tiny_study["paper"] / "features", tmp_path / "dataset")
+        features.load_features(tiny_study["paper"] / "features", "features@paper", tmp_path / "dataset")
 
 
 def test_backbone_has_the_papers_size_and_shapes() -> None:
-    backbone = VAEBackbone(8)
+    backbone = recipe.backbone()(8)
     assert sum(p.numel() for p in backbone.parameters()) == 1_117_521  # "about 1.1 M"
     out = backbone(torch.rand(3, 1, 128, 32))
     assert out["reconstruction"].shape == (3, 1, 128, 32) and out["z"].shape == (3, 8)
@@ -75,8 +78,8 @@ def test_backbone_has_the_papers_size_and_shapes() -> None:
 
 def test_paper_reconstruction_sums_over_the_batch_and_corrected_averages() -> None:
     x, reconstruction = torch.rand(16, 1, 128, 32), torch.rand(16, 1, 128, 32)
-    paper = reconstruction_error(x, reconstruction, "paper")
-    corrected = reconstruction_error(x, reconstruction, "corrected")
+    paper = reconstruction_error(x, reconstruction, PAPER.reduction)
+    corrected = reconstruction_error(x, reconstruction, CORRECTED.reduction)
     assert paper == pytest.approx(16 * corrected)
 
 
@@ -90,8 +93,8 @@ def test_stratified_weights_spread_the_dataset_over_the_batch() -> None:
 def test_every_objective_gives_finite_losses_that_train(model: str) -> None:
     params = validate({**TINY, "models": {**TINY["models"], "beta_tcvae": {"objective": "beta_tcvae"}}})
     torch.manual_seed(0)
-    objective = build_objective(params.models[model], 8, 48, "corrected")
-    backbone = VAEBackbone(8)
+    objective = build_objective(params.models[model], 8, 48, CORRECTED.reduction)
+    backbone = recipe.backbone()(8)
     losses = objective.losses(torch.rand(16, 1, 128, 32), backbone)
     assert all(torch.isfinite(v) for v in losses.values())
     losses["loss"].backward()
@@ -99,13 +102,15 @@ def test_every_objective_gives_finite_losses_that_train(model: str) -> None:
 
 
 def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Path) -> None:
-    feats, _, split = features.load_features(tiny_study["corrected"] / "features")
+    feats, _, split = features.load_features(tiny_study["corrected"] / "features", "features@corrected")
     broken = np.array(feats)
     broken[split["train"][0], 0, 0] = np.nan
     with pytest.raises(UserError, match=r"the loss became nan at epoch 0, step \d+ \(vae\)"):
+        params = validate(TINY)
         training.train(
-            validate(TINY), "corrected", "vae", 0, broken, split["train"], tmp_path / "m", tmp_path / "c"
-        )
+            recipe.config(params, "vae", CORRECTED), params.models["vae"], recipe.backbone(), broken,
+            split["train"], tmp_path / "m", tmp_path / "c", seed=0, labels={"model": "vae"},
+        )  # fmt: skip
     assert not (tmp_path / "m").exists()
 
 

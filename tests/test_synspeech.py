@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from synaudio import cli
-from synaudio.datasets.store import load_dataset
 from synaudio.errors import UserError
 from synaudio.params import SynSpeech, VoiceBank
-from synaudio.synspeech import checks, generate
-from synaudio.synspeech.voicebank import build as build_bank
+from synaudio.store import load_dataset
+from synaudio.studies.synspeech import checks
+from synaudio.studies.synspeech import dataset as generate
+from synaudio.studies.synspeech.voicebank import build as build_bank
 
 STYLES = ["default", "friendly", "sad", "whispering"]
 

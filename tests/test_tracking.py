@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from synaudio import tracking
-from synaudio.datasets.store import dataset_digest
 from synaudio.params import flatten, validate
+from synaudio.store import dataset_digest
 from tests.conftest import BIN, TINY, git
 
 

@@ -15,8 +15,8 @@ import soundfile
 from pydantic import ValidationError
 
 from synaudio.params import VoiceBank, load_params
-from synaudio.synspeech.checks import pitch_track
-from synaudio.synspeech.voicebank import RANGES, build
+from synaudio.studies.synspeech.checks import pitch_track
+from synaudio.studies.synspeech.voicebank import RANGES, build
 from tests.conftest import BIN, REPO, dvc, git
 
 

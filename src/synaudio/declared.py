@@ -17,9 +17,10 @@ from synaudio.errors import UserError
 REQUIRED = ("model", "metrics")
 
 
-def stage_name(step: str, protocol: str, model: str, seed: int) -> str:
-    """The dvc.yaml stage that wrote a SynTone output, e.g. train_corrected@vae-0."""
-    return f"{step}_{protocol}@{model}-{seed}"
+def stage_id(stage: str, *keys: object) -> str:
+    """The dvc.yaml name of one item of a matrix stage: stage_id("train_paper", "vae", 0)
+    is "train_paper@vae-0" (DVC joins the matrix values with "-" after "@")."""
+    return f"{stage}@{'-'.join(map(str, keys))}" if keys else stage
 
 
 def read_results(declared: list[tuple[Path, str]]) -> list[dict[str, Any]]:

@@ -1,17 +1,18 @@
 """Model input front-ends (torchaudio), computed once per dataset and stored memory-mapped.
+A protocol names its front-end (synaudio.protocol):
 
-* ``paper``: librosa's default power mel spectrogram - n_fft 2048, hop 512, Hann,
+* ``frame_max_mel`` (paper protocol): librosa's default power mel spectrogram - n_fft 2048,
+  hop 512, Hann,
   centred frames with zero padding, 128 Slaney mel bands with Slaney area norm,
   power 2 - then each time frame divided by its own maximum. This erases amplitude:
   clips differing only in amplitude give identical inputs (the archive shows it).
-* ``corrected``: log-mel in dB, floored ``top_db`` below the training split's peak and
-  scaled to [0, 1] with one global (training-split) minimum and maximum, so amplitude
-  survives and the decoder's sigmoid can reach every target.
+* ``log_mel`` (corrected protocol, SynSpeech): log-mel in dB, floored ``top_db`` below
+  the training split's peak and scaled to [0, 1] with one global (training-split) minimum
+  and maximum, so amplitude survives and the decoder's sigmoid can reach every target.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,15 @@ import torchaudio
 from tqdm import tqdm
 
 from synaudio.atomic import atomic_directory
-from synaudio.datasets.store import Dataset, dataset_digest, load_dataset
 from synaudio.errors import UserError
+from synaudio.hashing import sha256_file
 from synaudio.params import Features, Split
+from synaudio.protocol import Protocol
+from synaudio.store import Dataset, dataset_digest, load_dataset
 
 FEATURES, SPLIT, MANIFEST = "features.npy", "split.npz", "manifest.json"
 DB_FLOOR = 1e-10
+KINDS = {"frame_max_mel": "frame-max power mel", "log_mel": "log-mel"}  # as manifests name them
 
 
 def mel_transform(spec: Features, sample_rate: int) -> torchaudio.transforms.MelSpectrogram:
@@ -70,8 +74,11 @@ def _batches(dataset: Dataset, batch: int, desc: str):
             bar.update(stop - start)
 
 
-def build(dataset_dir: Path, protocol: str, spec: Features, split: Split, out_dir: Path) -> dict[str, Any]:
-    """Compute the protocol's features for every clip and write them atomically."""
+def build(
+    dataset_dir: Path, protocol: Protocol, spec: Features, split: Split, out_dir: Path
+) -> dict[str, Any]:
+    """Compute the protocol's front-end for every clip and write it atomically; the
+    manifest names the protocol it was made under."""
     dataset = load_dataset(dataset_dir)
     sample_rate = dataset.manifest["audio"]["sample_rate"]
     n = dataset.audio.shape[0]
@@ -82,11 +89,12 @@ def build(dataset_dir: Path, protocol: str, spec: Features, split: Split, out_di
         out = np.lib.format.open_memmap(
             tmp / FEATURES, mode="w+", dtype=np.float32, shape=(n, spec.n_mels, frames)
         )
-        for start, stop, clips in _batches(dataset, spec.batch_clips, f"features/{protocol}"):
+        for start, stop, clips in _batches(dataset, spec.batch_clips, f"features/{protocol.name}"):
             power = mel(clips)
-            out[start:stop] = (frame_max_normalise(power) if protocol == "paper" else to_db(power)).numpy()
+            framed = protocol.front_end == "frame_max_mel"
+            out[start:stop] = (frame_max_normalise(power) if framed else to_db(power)).numpy()
         normalisation: dict[str, float] = {}
-        if protocol == "corrected":  # one global scale from the training split only
+        if protocol.front_end == "log_mel":  # one global scale from the training split only
             peak = float(out[train].max())
             floor = peak - spec.top_db
             for start in range(0, n, spec.batch_clips):
@@ -96,14 +104,14 @@ def build(dataset_dir: Path, protocol: str, spec: Features, split: Split, out_di
         out.flush()
         del out
         np.savez(tmp / SPLIT, train=train, test=test)
-        digest = hashlib.sha256((tmp / FEATURES).read_bytes()).hexdigest()
+        digest = sha256_file(tmp / FEATURES)
         manifest = {
-            "protocol": protocol,
+            "protocol": protocol.name,
             "dataset": str(dataset_dir),
             "dataset_digest": dataset_digest(dataset.manifest),
             "front_end": {
                 **spec.model_dump(),
-                "kind": "frame-max power mel" if protocol == "paper" else "log-mel",
+                "kind": KINDS[protocol.front_end],
             },
             "normalisation": normalisation,
             "split": {**split.model_dump(), "train": int(train.size), "test": int(test.size)},
@@ -116,12 +124,13 @@ def build(dataset_dir: Path, protocol: str, spec: Features, split: Split, out_di
 
 
 def load_features(
-    features_dir: Path, dataset_dir: Path | None = None
+    features_dir: Path, stage: str, dataset_dir: Path | None = None
 ) -> tuple[np.ndarray, dict[str, Any], dict]:
     """Features (memmap), their manifest and the split; refuse stale or damaged ones.
 
-    With `dataset_dir`, the features must have been computed from that dataset's exact
-    content (its digest), otherwise the error names the stage to re-run.
+    `stage`: the dvc.yaml stage that writes them, named in every error. With
+    `dataset_dir`, the features must have been computed from that dataset's exact content
+    (its digest).
     """
     try:
         manifest = json.loads((features_dir / MANIFEST).read_text())
@@ -130,8 +139,7 @@ def load_features(
             rows = {"train": split["train"], "test": split["test"]}
     except (OSError, ValueError, KeyError) as exc:
         raise UserError(
-            f"features in {features_dir} are missing or damaged ({exc}); "
-            f"re-run: dvc repro features@{features_dir.parent.name}"
+            f"features in {features_dir} are missing or damaged ({exc}); re-run: dvc repro {stage}"
         ) from None
     if list(features.shape) != manifest["shape"]:
         raise UserError(
@@ -143,6 +151,6 @@ def load_features(
             raise UserError(
                 f"features in {features_dir} are stale: computed from dataset "
                 f"{manifest['dataset_digest'][:16]}, but {dataset_dir} is now {current[:16]}; "
-                f"re-run: dvc repro features@{manifest['protocol']}"
+                f"re-run: dvc repro {stage}"
             )
     return features, manifest, rows

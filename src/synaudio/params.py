@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from synaudio.errors import UserError
+from synaudio.models.presets import SPEECH
 from synaudio.models.specs import SPECS, AnySpec, BetaTCVAESpec, FactorVAESpec, VAESpec
 
 WAVEFORMS = ("sine", "triangle", "sawtooth", "square")
@@ -26,7 +27,7 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Seeds = Annotated[list[Seed], Field(min_length=1)]
 MAX_CLIPS = 2_000_000  # SynTone grid bound (62x the paper's): its factor table is built in memory
 MAX_LATENT_DIM = 1024
-SYNTONE_INPUT = (128, 32)  # mels x frames the SynTone backbone takes (models/backbone.py)
+SYNTONE_INPUT = (128, 32)  # mels x frames of the reference network (its FC layers are sized for it)
 
 
 def _invalid(field: str, reason: str) -> PydanticCustomError:
@@ -169,8 +170,7 @@ class VoiceBank(_Section):
         return self
 
 
-SPEECH_SAMPLE_RATE = 16000  # SynSpeech's (synaudio.synspeech.generate)
-SPEECH_DOWNSAMPLING = 16  # the speech backbone's four 2 x 2 poolings (synaudio.speech.backbone)
+SPEECH_SAMPLE_RATE = 16000  # SynSpeech's audio (its generator resamples espeak-ng's output to it)
 STYLE_NAMES = ("default", "friendly", "sad", "whispering")
 
 
@@ -332,21 +332,16 @@ class Params(_Section):
         features = self.speech.features
         frames = round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE) // features.hop_length + 1
         for key, size in (("n_mels", features.n_mels), ("hop_length", frames)):
-            if size % SPEECH_DOWNSAMPLING:
+            if size % SPEECH.downsampling:
                 raise _invalid(
                     f"speech.features.{key}",
                     f"{features.n_mels} mels x {frames} frames "
                     "(frames = synspeech.clip_seconds * 16000 // hop_length + 1): "
-                    f"both must be multiples of {SPEECH_DOWNSAMPLING}",
+                    f"both must be multiples of {SPEECH.downsampling}",
                 )
 
     def batch_size(self, model: str) -> int:
         return self.models[model].batch_size or self.training.batch_size
-
-    def epochs(self, model: str, protocol: str = "paper") -> int:
-        if protocol == "corrected" and self.training.corrected_epochs:
-            return self.training.corrected_epochs
-        return self.models[model].epochs or self.training.epochs
 
 
 def _key(error: dict[str, Any]) -> str:

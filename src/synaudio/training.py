@@ -19,7 +19,7 @@ import io
 import json
 import sys
 import time
-from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from synaudio.atomic import atomic_directory
 from synaudio.errors import UserError
-from synaudio.models.backbone import VAEBackbone
+from synaudio.inference import MODEL_FILE, SUMMARY_FILE
 from synaudio.models.objectives import Objective, build_objective
-from synaudio.params import Params
+from synaudio.models.specs import ObjectiveSpec
+from synaudio.training_config import BackboneFactory, TrainingConfig
 
-MODEL_FILE, SUMMARY_FILE = "model.pt", "training.json"
 FINGERPRINT_KEY = "synaudio_fingerprint"
-BackboneFactory = Callable[[int], nn.Module]  # latent_dim -> a module with .encoder / .decoder
 
 
 class EpochBatches(Sampler[list[int]]):
@@ -174,45 +173,54 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _quiet_lightning() -> None:
+    """Keep Lightning's start-up banners and a known deprecation notice out of DVC's logs."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
 def train(
-    params: Params,
-    protocol: str,
-    model: str,
-    seed: int,
+    config: TrainingConfig,
+    objective: ObjectiveSpec,
+    backbone: BackboneFactory,
     features: np.ndarray,
     train_rows: np.ndarray,
     out_dir: Path,
     checkpoint_dir: Path,
+    *,
+    seed: int,
+    labels: dict[str, str],
     run: Any = None,
-    backbone: BackboneFactory = VAEBackbone,
     data_digest: str = "",
     provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train one (model, protocol, seed); write model.pt + training.json atomically.
+    """Train one model; write model.pt + training.json atomically.
 
-        `backbone` builds the network from the latent size: SynTone's by default, SynSpeech
-        passes one sized for its longer input. It is built after the objective, so the
-        random initialisation of both is a function of the seed alone. `data_digest` names
-        the features trained on (part of the checkpoint's fingerprint); `provenance` (MLflow run,
-    git state) is copied into training.json.
+    `backbone` builds the network from the latent size. It is built after the objective,
+    so the random initialisation of both is a function of the seed alone. `labels` (model,
+    protocol) name the run in training.json and its checkpoint's fingerprint; `data_digest`
+    names the features trained on (also in the fingerprint); `provenance` (MLflow run, git
+    state) is copied into training.json.
     """
-    settings = params.training
-    torch.set_num_threads(settings.threads)
+    _quiet_lightning()
+    torch.set_num_threads(config.threads)
     L.seed_everything(seed, workers=True, verbose=False)
-    device = resolve_device(settings.device)
+    device = resolve_device(config.device)
     rows = torch.from_numpy(np.ascontiguousarray(features[train_rows])).to(device)
-    batch_size, epochs = params.batch_size(model), params.epochs(model, protocol)
-    objective = build_objective(params.models[model], settings.latent_dim, len(train_rows), protocol)
-    channels_last = settings.channels_last and device == "cpu"
-    network = backbone(settings.latent_dim)
+    batch_size, epochs = config.batch_size, config.epochs
+    losses = build_objective(objective, config.latent_dim, len(train_rows), config.reduction)
+    channels_last = config.channels_last and device == "cpu"
+    network = backbone(config.latent_dim)
     expected = fingerprint({
-        "model": params.models[model].model_dump(), "protocol": protocol, "seed": seed,
-        "latent_dim": settings.latent_dim, "lr": settings.lr, "batch_size": batch_size, "epochs": epochs,
+        **labels, "objective": objective.model_dump(), "config": asdict(config), "seed": seed,
         "device": device, "channels_last": channels_last, "data": data_digest,
         "train_rows": hashlib.sha256(np.ascontiguousarray(train_rows).tobytes()).hexdigest(),
         "backbone": [(name, tuple(p.shape)) for name, p in network.state_dict().items()],
     })  # fmt: skip
-    module = VAEModule(objective, network, settings.lr, seed, channels_last, expected)
+    module = VAEModule(losses, network, config.lr, seed, channels_last, expected)
     loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
     logger: Any = False
     if run is not None:
@@ -246,15 +254,14 @@ def train(
     seconds = time.perf_counter() - started
     trained_samples = (epochs - first_epoch) * len(loader) * batch_size
     summary = {
-        "model": model,
-        "protocol": protocol,
+        **labels,
         "seed": seed,
         "epochs": epochs,
         "batch_size": batch_size,
         "resumed_from_epoch": first_epoch,
         "train_clips": len(train_rows),
         "device": device,
-        "threads": settings.threads,
+        "threads": config.threads,
         "seconds": round(seconds, 2),
         "samples_per_second": round(trained_samples / seconds, 1) if trained_samples else None,
         "final": {k: float(v) for k, v in trainer.callback_metrics.items()},
@@ -274,16 +281,3 @@ def model_bytes(network: nn.Module) -> bytes:
     buffer = io.BytesIO()
     torch.save(network.state_dict(), buffer)
     return buffer.getvalue()
-
-
-def load_backbone(model_dir: Path, latent_dim: int, backbone: BackboneFactory = VAEBackbone) -> nn.Module:
-    network = backbone(latent_dim)
-    try:
-        state = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=True)
-        network.load_state_dict(state)
-    except Exception as exc:  # a damaged pickle raises anything from EOFError to IndexError
-        raise UserError(
-            f"cannot load {model_dir / MODEL_FILE} ({type(exc).__name__}: {exc}); re-run its training stage "
-            "(or check training.latent_dim against the one it was trained with)"
-        ) from None
-    return network.eval()

@@ -1,1 +1,1 @@
-"""Models: the conv VAE backbone and the objectives trained on it (VAE family)."""
+"""Models: the conv VAE (two presets) and the objectives trained on it (VAE family)."""

@@ -1,10 +1,12 @@
-"""The conv VAE backbone of every SynTone model (SYNTONE.md section 3), ~1.1 M parameters.
+"""The conv VAE every study's VAE-family model is built on, in two sizes (models/presets.py).
 
-Encoder: three [3x3 conv -> LeakyReLU(0.01) -> 2x2 max-pool] blocks, 1 -> 16 -> 32 -> 64
-channels, flatten (64 x 16 x 4 = 4096) -> FC 128 -> FC 64 -> mean and log-variance heads.
-Decoder: FC latent -> 64 -> 128 -> 4096, reshape to 64 x 16 x 4, three stride-2
-transposed convs (64 -> 32 -> 16 -> 1) with LeakyReLU between, sigmoid at the end.
-Input (N, 1, 128, 32).
+Encoder: [3x3 conv -> LeakyReLU(0.01) -> 2x2 max-pool] per preset channel count, flatten,
+two fully connected layers, then mean and log-variance heads. Decoder: the mirror - three
+fully connected layers up to the encoder's last grid, stride-2 transposed convs with
+LeakyReLU between, a sigmoid at the end (inputs live in [0, 1]). With the SynTone preset
+and a 128 x 32 input this is the reference's network (SYNTONE.md section 3, 1,117,521
+parameters with 8 latents); layer names and creation order are fixed, so weights saved
+by earlier versions load, and a seed gives the same initial weights.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synaudio.models.presets import Preset
+
 SLOPE = 0.01
-GRID = (64, 16, 4)  # channels, mel, frames after three 2x2 poolings of 128 x 32
 
 
 def _conv_block(channels_in: int, channels_out: int) -> list[nn.Module]:
@@ -24,16 +27,28 @@ def _deconv(channels_in: int, channels_out: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(channels_in, channels_out, 3, stride=2, padding=1, output_padding=1)
 
 
+def grid(preset: Preset, n_mels: int, frames: int) -> tuple[int, int, int]:
+    """Channels, mels, frames after the encoder's poolings; the input must divide evenly."""
+    scale = preset.downsampling
+    if n_mels % scale or frames % scale:
+        raise ValueError(f"input {n_mels} x {frames}: both sides must be multiples of {scale}")
+    return preset.channels[-1], n_mels // scale, frames // scale
+
+
 class Encoder(nn.Module):
-    def __init__(self, latent_dim: int) -> None:
+    def __init__(self, latent_dim: int, n_mels: int, frames: int, preset: Preset) -> None:
         super().__init__()
-        flat = GRID[0] * GRID[1] * GRID[2]
+        channels, mels, steps = grid(preset, n_mels, frames)
+        pairs = zip((1, *preset.channels[:-1]), preset.channels, strict=True)
+        blocks = [layer for c_in, c_out in pairs for layer in _conv_block(c_in, c_out)]
+        first, second = preset.hidden
         self.body = nn.Sequential(
-            *_conv_block(1, 16), *_conv_block(16, 32), *_conv_block(32, 64), nn.Flatten(),
-            nn.Linear(flat, 128), nn.LeakyReLU(SLOPE), nn.Linear(128, 64), nn.LeakyReLU(SLOPE),
+            *blocks, nn.Flatten(),
+            nn.Linear(channels * mels * steps, first), nn.LeakyReLU(SLOPE),
+            nn.Linear(first, second), nn.LeakyReLU(SLOPE),
         )  # fmt: skip
-        self.mean = nn.Linear(64, latent_dim)
-        self.log_var = nn.Linear(64, latent_dim)
+        self.mean = nn.Linear(second, latent_dim)
+        self.log_var = nn.Linear(second, latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.body(x)
@@ -41,27 +56,44 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, latent_dim: int) -> None:
+    def __init__(self, latent_dim: int, n_mels: int, frames: int, preset: Preset) -> None:
         super().__init__()
-        flat = GRID[0] * GRID[1] * GRID[2]
-        self.body = nn.Sequential(
-            nn.Linear(latent_dim, 64), nn.LeakyReLU(SLOPE), nn.Linear(64, 128), nn.LeakyReLU(SLOPE),
-            nn.Linear(128, flat), nn.LeakyReLU(SLOPE), nn.Unflatten(1, GRID),
-            _deconv(64, 32), nn.LeakyReLU(SLOPE), _deconv(32, 16), nn.LeakyReLU(SLOPE), _deconv(16, 1),
-            nn.Sigmoid(),
-        )  # fmt: skip
+        shape = grid(preset, n_mels, frames)
+        first, second = preset.hidden
+
+        def dense() -> list[nn.Module]:
+            return [
+                nn.Linear(latent_dim, second), nn.LeakyReLU(SLOPE),
+                nn.Linear(second, first), nn.LeakyReLU(SLOPE),
+                nn.Linear(first, shape[0] * shape[1] * shape[2]), nn.LeakyReLU(SLOPE), nn.Unflatten(1, shape),
+            ]  # fmt: skip
+
+        def deconvs() -> list[nn.Module]:
+            ups: list[nn.Module] = []
+            for c_in, c_out in zip(preset.channels[::-1], (*preset.channels[-2::-1], 1), strict=True):
+                ups += [_deconv(c_in, c_out), nn.LeakyReLU(SLOPE)]
+            return [*ups[:-1], nn.Sigmoid()]
+
+        if preset.decoder_init == "dense_first":
+            head = dense()
+            tail = deconvs()
+        else:
+            tail = deconvs()
+            head = dense()
+        self.body = nn.Sequential(*head, *tail)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
 
 
-class VAEBackbone(nn.Module):
-    """Encoder + decoder; `forward` samples z with the reparameterisation trick."""
+class ConvVAE(nn.Module):
+    """Encoder + decoder for (N, 1, n_mels, frames) inputs; `forward` samples z with the
+    reparameterisation trick."""
 
-    def __init__(self, latent_dim: int) -> None:
+    def __init__(self, latent_dim: int, n_mels: int, frames: int, preset: Preset) -> None:
         super().__init__()
-        self.encoder = Encoder(latent_dim)
-        self.decoder = Decoder(latent_dim)
+        self.encoder = Encoder(latent_dim, n_mels, frames, preset)
+        self.decoder = Decoder(latent_dim, n_mels, frames, preset)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         mean, log_var = self.encoder(x)

@@ -1,11 +1,12 @@
 """Training objectives of the VAE family, one class each, registered by name.
 
-Reconstruction scaling follows the protocol (SYNTONE.md section 3):
+Reconstruction scaling follows the protocol's `reduction` (SYNTONE.md section 3):
 
-* ``paper``: squared error summed over the whole batch, KL-type terms averaged over
-  it - so the effective per-sample beta is beta / batch_size (the reference's quirk);
-* ``corrected``: the per-sample ELBO - squared error summed over pixels, averaged over
-  the batch, like the KL-type terms.
+* ``batch_sum`` (paper protocol): squared error summed over the whole batch, KL-type terms
+  averaged over it - so the effective per-sample beta is beta / batch_size (the
+  reference's quirk);
+* ``per_sample_mean`` (corrected protocol): the per-sample ELBO - squared error summed
+  over pixels, averaged over the batch, like the KL-type terms.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synaudio.models.backbone import VAEBackbone
+from synaudio.models.backbone import ConvVAE
 from synaudio.models.specs import BetaTCVAESpec, FactorVAESpec, ObjectiveSpec, VAESpec
+from synaudio.protocol import Reduction
 
 OBJECTIVES: dict[str, type[Objective]] = {}
 LOG_2PI = math.log(2 * math.pi)
@@ -29,9 +31,9 @@ def register(cls: type[Objective]) -> type[Objective]:
     return cls
 
 
-def reconstruction_error(x: torch.Tensor, reconstruction: torch.Tensor, protocol: str) -> torch.Tensor:
+def reconstruction_error(x: torch.Tensor, reconstruction: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     squared = (reconstruction - x) ** 2
-    return squared.sum() if protocol == "paper" else squared.flatten(1).sum(1).mean()
+    return squared.sum() if reduction == "batch_sum" else squared.flatten(1).sum(1).mean()
 
 
 def kl_per_dimension(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -46,11 +48,11 @@ class Objective(nn.Module):
 
     name: ClassVar[str]
 
-    def __init__(self, spec: ObjectiveSpec, latent_dim: int, train_size: int, protocol: str) -> None:
+    def __init__(self, spec: ObjectiveSpec, latent_dim: int, train_size: int, reduction: Reduction) -> None:
         super().__init__()
-        self.spec, self.latent_dim, self.train_size, self.protocol = spec, latent_dim, train_size, protocol
+        self.spec, self.latent_dim, self.train_size, self.reduction = spec, latent_dim, train_size, reduction
 
-    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def aux_optimizer(self) -> torch.optim.Optimizer | None:
@@ -64,9 +66,9 @@ class VAE(Objective):
     name = "vae"
     spec: VAESpec
 
-    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
         out = backbone(x)
-        reconstruction = reconstruction_error(x, out["reconstruction"], self.protocol)
+        reconstruction = reconstruction_error(x, out["reconstruction"], self.reduction)
         kl = kl_per_dimension(out["mean"], out["log_var"]).sum(1).mean()
         return {"loss": reconstruction + self.spec.beta * kl, "reconstruction": reconstruction, "kl": kl}
 
@@ -86,8 +88,8 @@ class FactorVAE(Objective):
     name = "factor_vae"
     spec: FactorVAESpec
 
-    def __init__(self, spec: FactorVAESpec, latent_dim: int, train_size: int, protocol: str) -> None:
-        super().__init__(spec, latent_dim, train_size, protocol)
+    def __init__(self, spec: FactorVAESpec, latent_dim: int, train_size: int, reduction: Reduction) -> None:
+        super().__init__(spec, latent_dim, train_size, reduction)
         layers: list[nn.Module] = []
         width = latent_dim
         for _ in range(spec.disc_layers):
@@ -95,10 +97,10 @@ class FactorVAE(Objective):
             width = spec.disc_hidden
         self.discriminator = nn.Sequential(*layers, nn.Linear(width, 2))
 
-    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
         half = x.shape[0] // 2
         out = backbone(x[:half])
-        reconstruction = reconstruction_error(x[:half], out["reconstruction"], self.protocol)
+        reconstruction = reconstruction_error(x[:half], out["reconstruction"], self.reduction)
         kl = kl_per_dimension(out["mean"], out["log_var"]).sum(1).mean()
         logits = self.discriminator(out["z"])
         tc = (logits[:, 0] - logits[:, 1]).mean()
@@ -148,10 +150,10 @@ class BetaTCVAE(Objective):
     name = "beta_tcvae"
     spec: BetaTCVAESpec
 
-    def losses(self, x: torch.Tensor, backbone: VAEBackbone) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
         out = backbone(x)
         z, mean, log_var = out["z"], out["mean"], out["log_var"]
-        reconstruction = reconstruction_error(x, out["reconstruction"], self.protocol)
+        reconstruction = reconstruction_error(x, out["reconstruction"], self.reduction)
         pairwise = _log_normal(z[:, None, :], mean[None, :, :], log_var[None, :, :])  # (i, j, D)
         log_w = stratified_log_weights(x.shape[0], self.train_size, x.device)
         log_qz = torch.logsumexp(pairwise.sum(2) + log_w, dim=1)
@@ -171,8 +173,8 @@ class BetaTCVAE(Objective):
         }
 
 
-def build_objective(spec: ObjectiveSpec, latent_dim: int, train_size: int, protocol: str) -> Objective:
+def build_objective(spec: ObjectiveSpec, latent_dim: int, train_size: int, reduction: Reduction) -> Objective:
     name = spec.objective  # type: ignore[attr-defined]
     if name not in OBJECTIVES:
         raise KeyError(f"objective {name!r} has settings but no implementation in synaudio.models.objectives")
-    return OBJECTIVES[name](spec, latent_dim, train_size, protocol)
+    return OBJECTIVES[name](spec, latent_dim, train_size, reduction)

@@ -278,7 +278,7 @@ def probe_bars(table: pd.DataFrame, path: Path, untrained: Sequence[str] = ()) -
     """One version's linear probes: a bar per model within each factor (95 % interval over
     seeds), chance marked; `untrained` representations in greys.
 
-    `table`: rows of synaudio.speech.tables.aggregate (model, metric, group, mean, ci95, chance)."""
+    `table`: rows of a study's tables.aggregate (model, metric, group, mean, ci95, chance)."""
     probes = table[table["group"] == "probe"]
     factors = list(dict.fromkeys(probes["metric"]))
     models = list(dict.fromkeys(probes["model"]))

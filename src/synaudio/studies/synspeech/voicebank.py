@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -25,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from synaudio.atomic import atomic_directory
+from synaudio.hashing import sha256_file
 from synaudio.params import VoiceBank
-from synaudio.synspeech.engine import espeak_info
+from synaudio.studies.synspeech.engine import espeak_info
 
 ESPEAK_FILES = ("phondata", "phonindex", "phontab", "intonations", "en_dict", "lang/gmw/en")
 VOICE_KINDS = ("normal", "whisper")
@@ -101,10 +101,6 @@ def variant_file(speaker: dict[str, Any], kind: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def build(spec: VoiceBank, out_dir: Path) -> dict[str, Any]:
     """Write the voice bank to `out_dir` atomically; same spec and espeak-ng -> same bytes."""
     version, source = espeak_info()
@@ -127,7 +123,7 @@ def build(spec: VoiceBank, out_dir: Path) -> dict[str, Any]:
             "speakers": len(speakers),
             "texts": len(texts),
             "voice_kinds": list(VOICE_KINDS),
-            "sha256": {name: _sha256(tmp / name) for name in (SPEAKERS, TEXTS)},
+            "sha256": {name: sha256_file(tmp / name) for name in (SPEAKERS, TEXTS)},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

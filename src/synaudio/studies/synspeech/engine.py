@@ -33,3 +33,8 @@ def espeak_info() -> tuple[str, Path]:
     if not data.strip():
         raise UserError(f"cannot find espeak-ng's data directory in `espeak-ng --version`: {out!r}")
     return version.strip(), Path(data.strip())
+
+
+def doctor() -> str:
+    """`synaudio doctor`'s line for the engine: its version (or the missing packages named)."""
+    return espeak_info()[0]

@@ -17,22 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from synaudio.datasets.store import dataset_digest, write_dataset
 from synaudio.params import WAVEFORMS, SynTone
-
-Protocol = Literal["paper", "corrected"]
-PROTOCOLS: tuple[Protocol, ...] = ("paper", "corrected")
+from synaudio.protocol import Protocol
+from synaudio.store import dataset_digest, write_dataset
 
 
 def time_axis(spec: SynTone, protocol: Protocol) -> np.ndarray:
     """Sample times in seconds under the given protocol (float64)."""
     n = spec.clip_samples
-    if protocol == "paper":
+    if protocol.reference_time_axis:
         return np.linspace(0.0, spec.duration, n, endpoint=True)
     return np.arange(n, dtype=np.float64) / spec.sample_rate
 
@@ -149,7 +147,7 @@ def build(spec: SynTone, protocol: Protocol, out_dir: Path) -> dict[str, Any]:
         sample_rate=spec.sample_rate,
         sample_format=spec.sample_format,
         factors=factor_table(spec, protocol),
-        spec={"dataset": "syntone", "protocol": protocol, **spec.model_dump()},
+        spec={"dataset": "syntone", "protocol": protocol.name, **spec.model_dump()},
     )
 
 

@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 from scipy.stats import t as student_t
 
+from synaudio.declared import stage_id
 from synaudio.params import Params
-from synaudio.speech.evaluation import BASELINES, PLUGIN_SUFFIX, PROBED, baseline_file
+from synaudio.studies.synspeech.schema import BASELINES, PLUGIN_SUFFIX, PROBED, baseline_file
 
 PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
 INFORMATION = ("mig", "jemmig", "dcimig", "modularity")
@@ -33,12 +34,12 @@ def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
     declares, the baselines of each version first."""
     declared = []
     for version in params.speech.versions:
-        stage = f"speech_baseline@{version}"
+        stage = stage_id("speech_baseline", version)
         declared += [(artifacts / "eval" / baseline_file(version, name), stage) for name in BASELINES]
         declared += [
             (
                 artifacts / "eval" / f"{version}-{model}-seed{seed}.json",
-                f"speech_evaluate@{version}-{model}-{seed}",
+                stage_id("speech_evaluate", version, model, seed),
             )
             for model in params.speech.models
             for seed in params.speech.seeds

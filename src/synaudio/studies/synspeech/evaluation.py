@@ -30,43 +30,23 @@ import numpy as np
 import pandas as pd
 
 from synaudio import metrics
-from synaudio.datasets.store import Dataset
-from synaudio.evaluation import encode, reconstruction_and_kl
+from synaudio.inference import encode, reconstruction_and_kl
 from synaudio.metrics.information import INFORMATION_NAMES, tables_for
-from synaudio.models.backbone import VAEBackbone
+from synaudio.models.backbone import ConvVAE
 from synaudio.params import Params
-from synaudio.speech import trivial
-
-# (name, factor-table column, kind): what the probes predict.
-PROBED = (
-    ("speaker", "speaker_index", "categorical"),
-    ("gender", "gender", "categorical"),
-    ("text", "text_id", "categorical"),
-    ("keyword", "keyword_id", "categorical"),
-    ("carrier", "carrier_id", "categorical"),
-    ("style", "style_index", "categorical"),
-    ("pitch_base", "pitch_base_hz", "continuous"),
-    ("pitch_top", "pitch_top_hz", "continuous"),
-    ("formant_scale", "formant_scale_pct", "continuous"),
-    ("breathiness", "breathiness", "continuous"),
-    ("roughness", "roughness", "continuous"),
-    ("flutter", "flutter", "continuous"),
+from synaudio.store import Dataset
+from synaudio.studies.synspeech import trivial
+from synaudio.studies.synspeech.schema import (
+    BASELINES,
+    DISENTANGLEMENT_FACTORS,
+    INFORMATION_FACTORS,
+    MI_ESTIMATOR,
+    PLUGIN_SUFFIX,
+    PROBED,
+    SUITE,
 )
-DISENTANGLEMENT_FACTORS = ("speaker", "gender", "text", "keyword", "carrier", "style")
-INFORMATION_FACTORS = tuple(name for name, _, _ in PROBED if name != "pitch_top")  # per-latent matrix
-SUITE = ("mig", "jemmig", "dcimig", "modularity", "sap", "dci", "explicitness")
-MI_ESTIMATOR = "chance_corrected"
-PLUGIN_SUFFIX = "_plugin"
+
 ACTIVE_FRAME = 0.5  # of the [0, 1] log-mel scale (80 dB): a frame within 40 dB of the clip's loudest
-BASELINES = {  # representation name -> what it is (evaluate_baselines)
-    "logmel_stats": "per-band mean and std of the log-mel over time",
-    "logmel_stats_normalised": "the same over the clip's active frames after subtracting its own "
-    "maximum: loudness and zero padding removed",
-    "rms_level": "RMS level of the active frames (dB)",
-    "active_duration": "speaking time: seconds within 40 dB of the loudest frame",
-    "median_f0": "median f0 of the voiced frames (0 if none)",
-    "level_duration_f0": "the three trivial features together",
-}
 
 
 def factor_matrix(factors: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -145,7 +125,7 @@ def information(codes: np.ndarray, factors: pd.DataFrame, bins: int) -> dict[str
 
 def evaluate_model(
     params: Params,
-    backbone: VAEBackbone,
+    backbone: ConvVAE,
     features: np.ndarray,
     factors: pd.DataFrame,
     test_rows: np.ndarray,
@@ -192,11 +172,6 @@ def log_mel_statistics(features: np.ndarray, normalised: bool = False, batch: in
         std = np.sqrt((((block - mean[:, :, None]) ** 2) * weight).sum(axis=2) / count)
         parts.append(np.concatenate([mean, std], axis=1))
     return np.concatenate(parts)
-
-
-def baseline_file(version: str, name: str) -> str:
-    """The evaluation JSON of one baseline representation (stage speech_baseline)."""
-    return f"{version}-{name}.json"
 
 
 def baseline_representations(features: np.ndarray, dataset: Dataset) -> dict[str, np.ndarray]:

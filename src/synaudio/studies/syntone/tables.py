@@ -3,7 +3,8 @@
 Reads the evaluation JSON files that params.yaml declares (one per model, protocol and
 seed of its grid; `evaluation_files`), nothing else in their folders; the corrected
 column is mean +- std across seeds, the paper column mean +- std over the paper
-protocol's re-evaluations of one checkpoint (as the published table did).
+protocol's re-evaluations of one checkpoint (as the published table did). The report and
+the README show it with the scale and evaluation settings stated under it (`report_markdown`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from synaudio.declared import stage_name
+from synaudio.declared import stage_id
 from synaudio.params import Params
 
+MARKERS = ("<!-- results:syntone -->", "<!-- /results:syntone -->")  # the README's section
 # SYNTONE.md section 5: the published table (mean +- std over 10 re-evaluations).
 PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
     "vae": {"mig": (0.280, 0.0), "sap": (0.045, 0.0), "dcimig": (0.005, 0.0), "jemmig": (0.300, 0.0),
@@ -107,9 +109,49 @@ def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
     return [
         (
             artifacts / protocol / "eval" / f"{model}-seed{seed}.json",
-            stage_name("evaluate", protocol, model, seed),
+            stage_id(f"evaluate_{protocol}", model, seed),
         )
         for protocol, protocol_seeds in seeds.items()
         for model in params.training.models
         for seed in protocol_seeds
     ]
+
+
+def scale(items: list[Any], protocol: str) -> str:
+    """What was trained: models with their epochs and batch, seeds, training clips."""
+    chosen = [i for i in items if i.protocol == protocol]
+    if not chosen:
+        return "not run"
+    runs = {}
+    for item in chosen:
+        runs.setdefault(item.model, []).append(item)
+    parts = []
+    for model, group in runs.items():
+        summary = group[0].training
+        seeds = ", ".join(str(i.seed) for i in group)
+        parts.append(f"{model} {summary['epochs']} epochs x batch {summary['batch_size']} (seed {seeds})")
+    clips = chosen[0].training["train_clips"]
+    return f"{clips:,} training clips; " + "; ".join(parts)
+
+
+def settings(items: list[Any], protocol: str) -> str:
+    chosen = [i for i in items if i.protocol == protocol]
+    if not chosen:
+        return "not run"
+    used = chosen[0].result["settings"]
+    skip = {"metrics", "factor_kinds"}
+    return ", ".join(f"{k}: {v}" for k, v in used.items() if k not in skip)
+
+
+def report_markdown(table: pd.DataFrame, items: list[Any]) -> str:
+    """The table plus one line per protocol saying at what scale and how it was evaluated."""
+    return (
+        markdown(table)
+        + "\n"
+        + "↑ higher is better, ↓ lower is better. Published: the paper's table (mean +- std of 10 "
+        + "re-evaluations of one checkpoint). Reconstruction error: summed squared error per held-out "
+        + "clip in each protocol's own feature scale (not comparable across protocols).\n\n"
+        + f"- **Paper protocol**: {scale(items, 'paper')}. Evaluation: {settings(items, 'paper')}.\n"
+        + f"- **Corrected protocol**: {scale(items, 'corrected')}. "
+        + f"Evaluation: {settings(items, 'corrected')}; mean +- std across seeds (the value alone for one).\n"
+    )

@@ -33,6 +33,7 @@ from tqdm import tqdm
 import synaudio
 from synaudio.atomic import atomic_directory
 from synaudio.errors import UserError
+from synaudio.hashing import sha256_file
 
 AUDIO, FACTORS, MANIFEST = "audio.npy", "factors.csv", "manifest.json"
 FORMAT_VERSION = 1
@@ -100,14 +101,6 @@ def _write_audio(
         pending.result()
     if written != shape[0]:
         raise ValueError(f"generator produced {written} clips, expected {shape[0]}")
-    return digest.hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 24):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -215,7 +208,7 @@ def load_dataset(path: str | Path, *, verify: bool = False) -> Dataset:
         size = file.stat().st_size
         if size != meta["bytes"]:
             raise _damaged(path, f"{name} has {size} bytes, the manifest says {meta['bytes']}")
-        if verify and _sha256_file(file) != meta["sha256"]:
+        if verify and sha256_file(file) != meta["sha256"]:
             raise _damaged(path, f"{name} does not match its SHA-256 in the manifest")
     try:
         audio = np.load(path / AUDIO, mmap_mode="r")

@@ -17,28 +17,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 
 from synaudio.atomic import atomic_directory, atomic_write_text
-from synaudio.datasets.store import load_dataset
-from synaudio.declared import read_results
+from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
-from synaudio.evaluation import encode
 from synaudio.features import load_features
+from synaudio.inference import SUMMARY_FILE, encode, load_backbone
 from synaudio.params import Params
 from synaudio.report import figures
-from synaudio.report.build import Output, _decode
 from synaudio.report.inversion import Inverter, write_wav
-from synaudio.report.tables import patch_readme
-from synaudio.speech import evaluation, recipe, tables
-from synaudio.training import SUMMARY_FILE, load_backbone
+from synaudio.report.output import Output, decode, render
+from synaudio.report.readme import patch_readme
+from synaudio.store import load_dataset
+from synaudio.studies.synspeech import evaluation, recipe, schema, tables
 
 MARKERS = ("<!-- results:synspeech -->", "<!-- /results:synspeech -->")
 SHOWN_CLIPS = 2
 BARS_BASELINES = ("logmel_stats", "level_duration_f0")  # the rest are in the table only
 NOISE_CODES = "noise codes"  # Gaussian codes independent of every factor
+
+
+def _stages(version: str, model: str, seed: int) -> tuple[str, str]:
+    """The dvc.yaml stages that trained and evaluated one model."""
+    return stage_id("speech_train", version, model, seed), stage_id("speech_evaluate", version, model, seed)
 
 
 def _clip(dataset: Any, row: int) -> np.ndarray:
@@ -56,7 +59,9 @@ def _showcase(
     """One text, a female and a male speaker, every style of the version with the most styles."""
     version = max(versions, key=lambda v: len(params.synspeech.versions[v].styles))
     dataset = load_dataset(datasets / version / "dataset")
-    features, manifest, _ = load_features(artifacts / version / "features")
+    features, manifest, _ = load_features(
+        artifacts / version / "features", stage_id("speech_features", version)
+    )
     factors = dataset.factors
     inverter = Inverter(manifest, int(dataset.manifest["audio"]["sample_rate"]), 1, 0)
     speakers = [factors.loc[factors["gender"] == g, "speaker_index"].min() for g in ("female", "male")]
@@ -79,7 +84,9 @@ def _version(
     """Figures and audio for one benchmarked version."""
     settings = params.report
     dataset = load_dataset(datasets / version / "dataset")
-    features, manifest, split = load_features(artifacts / version / "features")
+    features, manifest, split = load_features(
+        artifacts / version / "features", stage_id("speech_features", version)
+    )
     sample_rate = int(dataset.manifest["audio"]["sample_rate"])
     inverter = Inverter(manifest, sample_rate, settings.griffin_lim_iters, settings.seed)
     test = np.sort(split["test"])
@@ -88,7 +95,7 @@ def _version(
     labels = [_label(dataset.factors, row) for row in shown]
     part = table[table["version"] == version]
     made: dict[str, Any] = {"version": version, "models": []}
-    hidden = set(evaluation.BASELINES) - set(BARS_BASELINES)
+    hidden = set(schema.BASELINES) - set(BARS_BASELINES)
     figures.probe_bars(part[~part["model"].isin(hidden)], out.path(f"{version}/probes.png"), BARS_BASELINES)
     made["probes"] = out.link(f"{version}/probes.png")
     matrices, names = {}, []
@@ -100,7 +107,7 @@ def _version(
         write_wav(out.path(name), clip, sample_rate)
         made["originals"].append((out.link(name), f"original: {labels[k]}"))
     trained = sorted(
-        (r for r in results if r["version"] == version and r["model"] not in evaluation.BASELINES),
+        (r for r in results if r["version"] == version and r["model"] not in schema.BASELINES),
         key=lambda r: (tables.MODEL_ORDER.index(r["model"]) if r["model"] in tables.MODEL_ORDER
                        else len(tables.MODEL_ORDER), r["model"], r["seed"]),
     )  # fmt: skip
@@ -113,7 +120,7 @@ def _version(
         model_dir = artifacts / version / "models" / model / f"seed{seed}"
         backbone = load_backbone(model_dir, params.speech.latent_dim, factory)
         matrices[model], names = np.array(result["information"]["matrix"]), result["information"]["factors"]
-        rebuilt = _decode(backbone, encode(backbone, features[shown])[0])
+        rebuilt = decode(backbone, encode(backbone, features[shown])[0])
         inverted = [inverter.waveform(image, dataset.audio.shape[1]) for image in rebuilt]
         prefix = f"{version}/{model}"
         figures.reconstructions(
@@ -128,7 +135,7 @@ def _version(
         made["models"].append({
             "model": model, "seed": seed, "figure": out.link(f"{prefix}/reconstruction.png"), "audio": audio,
             "training": training, "active": result["held_out"]["active_units"],
-            "stages": (f"speech_train@{version}-{model}-{seed}", f"speech_evaluate@{version}-{model}-{seed}"),
+            "stages": _stages(version, model, seed),
         })  # fmt: skip
     if matrices:  # codes that carry nothing: the estimator's floor, ~0 once chance-corrected
         noise = np.random.default_rng(settings.seed).standard_normal((test.size, params.speech.latent_dim))
@@ -151,15 +158,15 @@ def _provenance(results: list[dict[str, Any]], artifacts: Path) -> list[dict[str
     rows = []
     for result in results:
         version, model, seed = result["version"], result["model"], result["seed"]
-        baseline = model in evaluation.BASELINES
+        baseline = model in schema.BASELINES
         summary = {} if baseline else json.loads(
             (artifacts / version / "models" / model / f"seed{seed}" / SUMMARY_FILE).read_text()
         )  # fmt: skip
         origin = summary.get("provenance", {})
         rows.append({
             "version": version, "model": model, "seed": seed,
-            "stages": [f"speech_baseline@{version}"] if baseline
-            else [f"speech_train@{version}-{model}-{seed}", f"speech_evaluate@{version}-{model}-{seed}"],
+            "stages": [stage_id("speech_baseline", version)] if baseline
+            else list(_stages(version, model, seed)),
             "sha256": result.get("model_sha256", ""), "train_run": origin.get("mlflow_run_id"),
             "commit": (origin.get("git_commit") or "")[:10], "dirty": origin.get("git_dirty") == "true",
             "epochs": summary.get("epochs"), "seconds": summary.get("seconds"),
@@ -198,10 +205,6 @@ def _render(
     table: pd.DataFrame, results: list[dict[str, Any]], sections: list[dict[str, Any]],
     showcase: dict[str, Any], runs: list[dict[str, Any]], params: Params,
 ) -> str:  # fmt: skip
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    )  # fmt: skip
     per_version = {}
     for version, part in table.groupby("version", sort=False):
         rows = {}
@@ -216,9 +219,10 @@ def _render(
             "probes": [m for m in tables.PROBES if m in present],
             "suite": [m for m in (*tables.SUITE, *tables.HELD_OUT) if m in present],
         }  # fmt: skip
-    evaluated = [r for r in results if r["model"] not in evaluation.BASELINES]
-    return environment.get_template("speech.html.j2").render(
+    evaluated = [r for r in results if r["model"] not in schema.BASELINES]
+    return render(
+        Path(__file__).parent / "speech.html.j2",
         tables=per_version, sections=sections, showcase=showcase, provenance=runs,
-        baselines=evaluation.BASELINES, settings=evaluated[0]["settings"] if evaluated else {},
+        baselines=schema.BASELINES, settings=evaluated[0]["settings"] if evaluated else {},
         speech=params.speech, synspeech=params.synspeech,
     )  # fmt: skip

@@ -6,13 +6,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 
-from synaudio import aggregate
-from synaudio.evaluation import FACTOR_NAMES
-from synaudio.report import tables
+from synaudio.protocol import PROTOCOLS
+from synaudio.report.output import render as render_page
+from synaudio.studies.syntone import tables
+from synaudio.studies.syntone.evaluation import FACTOR_NAMES
 
 TEMPLATE = "index.html.j2"
 
@@ -37,7 +37,7 @@ def _rows(table: pd.DataFrame, items: list[Any], labels: dict[str, str]) -> list
         rows.append({
             "model": record["model"],
             "metric": labels.get(record["metric"], record["metric"]),
-            "better": aggregate.ARROWS[record["better"]],
+            "better": tables.ARROWS[record["better"]],
             "published": _cell(record.get("published_mean"), record.get("published_std")),
             "paper": _cell(record.get("paper_mean"), record.get("paper_std")),
             "corrected": _cell(record.get("corrected_mean"), record.get("corrected_std"))
@@ -96,17 +96,11 @@ def render(
     information: dict[str, np.ndarray],
     labels: dict[str, str],
 ) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,  # a template typo fails the stage instead of leaving a gap
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template(TEMPLATE).render(
+    return render_page(
+        Path(__file__).parent / TEMPLATE,
         rows=_rows(table, items, labels),
-        scale={p: tables.scale(items, p) for p in ("paper", "corrected")},
-        settings={p: tables.settings(items, p) for p in ("paper", "corrected")},
+        scale={p: tables.scale(items, p) for p in PROTOCOLS},
+        settings={p: tables.settings(items, p) for p in PROTOCOLS},
         media=media,
         originals=originals,
         summary=summary,

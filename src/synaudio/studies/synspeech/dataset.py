@@ -25,13 +25,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from synaudio.datasets.store import INT16_SCALE, write_dataset
 from synaudio.errors import UserError
-from synaudio.params import SynSpeech
-from synaudio.synspeech.engine import espeak_info
-from synaudio.synspeech.voicebank import SPEAKERS, TEXTS
+from synaudio.params import SPEECH_SAMPLE_RATE, SynSpeech
+from synaudio.store import INT16_SCALE, write_dataset
+from synaudio.studies.synspeech.engine import espeak_info
+from synaudio.studies.synspeech.voicebank import SPEAKERS, TEXTS
 
-SAMPLE_RATE = 16000
 STYLES: dict[str, dict[str, Any]] = {
     "default": {"voice": "normal", "rate": 165, "pitch": 50, "amplitude": 60, "gap": 1},
     "friendly": {"voice": "normal", "rate": 185, "pitch": 68, "amplitude": 66, "gap": 0},
@@ -74,7 +73,7 @@ def speak(bank: Path, speaker_id: str, text: str, style: str) -> np.ndarray:
     ]  # fmt: skip
     wav = subprocess.run(command, capture_output=True, check=True).stdout
     raw = subprocess.run(
-        ["sox", "-R", "-t", "wav", "-", "-t", "raw", "-r", str(SAMPLE_RATE), "-b", "16",
+        ["sox", "-R", "-t", "wav", "-", "-t", "raw", "-r", str(SPEECH_SAMPLE_RATE), "-b", "16",
          "-e", "signed-integer", "-c", "1", "-"],
         input=wav, capture_output=True, check=True,
     ).stdout  # fmt: skip
@@ -122,7 +121,7 @@ def build(bank: Path, spec: SynSpeech, version: str, out_dir: Path) -> dict[str,
     espeak, _ = espeak_info()  # also names the Debian packages when a tool is missing
     sox = subprocess.run(["sox", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     clips = grid(bank, spec, version)
-    length = round(spec.clip_seconds * SAMPLE_RATE)
+    length = round(spec.clip_seconds * SPEECH_SAMPLE_RATE)
     parts = out_dir.parent / f".{out_dir.name}.parts"
     lengths: list[int] = []
     chunks = _chunks(clips, bank, length, parts, spec.chunk_clips, spec.workers, lengths)
@@ -135,7 +134,8 @@ def build(bank: Path, spec: SynSpeech, version: str, out_dir: Path) -> dict[str,
         factors["speech_samples"] = lengths
 
     manifest = write_dataset(
-        out_dir, chunks=with_lengths(), n_clips=len(clips), clip_samples=length, sample_rate=SAMPLE_RATE,
+        out_dir, chunks=with_lengths(), n_clips=len(clips), clip_samples=length,
+        sample_rate=SPEECH_SAMPLE_RATE,
         sample_format="int16", factors=factors, spec={
             "version": version, **spec.versions[version].model_dump(), "clip_seconds": spec.clip_seconds,
             "text_seed": spec.text_seed, "styles": {s: STYLES[s] for s in spec.versions[version].styles},

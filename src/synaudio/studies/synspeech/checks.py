@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from synaudio.atomic import atomic_write_text
-from synaudio.datasets.store import load_dataset
 from synaudio.errors import UserError
+from synaudio.store import load_dataset
 
 FRAME, HOP, RATE = 1024, 1024, 16000
 LAGS = (RATE // 450, RATE // 55)  # pitch search range: 55-450 Hz

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from synaudio.datasets.store import Dataset
+from synaudio.store import Dataset
 
 RATE = 8000  # Hz, after averaging sample pairs of the 16 kHz audio
 FRAME = 256  # samples at RATE: 32 ms

@@ -20,20 +20,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synaudio import aggregate
 from synaudio.atomic import atomic_directory, atomic_write_text
-from synaudio.datasets.store import load_dataset
-from synaudio.declared import read_results, stage_name
+from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
-from synaudio.evaluation import ACTIVE_KL, FACTOR_COLUMNS, FACTOR_KINDS, FACTOR_NAMES, encode
 from synaudio.features import load_features
+from synaudio.inference import ACTIVE_KL, SUMMARY_FILE, encode, load_backbone
 from synaudio.metrics.information import tables_for
 from synaudio.params import Params
-from synaudio.report import figures, page, tables
+from synaudio.protocol import PROTOCOLS
+from synaudio.report import figures
 from synaudio.report.inversion import Inverter, sweep, write_wav
-from synaudio.training import SUMMARY_FILE, load_backbone
+from synaudio.report.output import Output, decode
+from synaudio.report.readme import patch_readme
+from synaudio.store import load_dataset
+from synaudio.studies.syntone import page, recipe, tables
+from synaudio.studies.syntone.evaluation import FACTOR_COLUMNS, FACTOR_KINDS, FACTOR_NAMES
 
-PROTOCOLS = ("paper", "corrected")
 LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "modularity": "Modularity",
           "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
           "dci_informativeness": "DCI informativeness", "explicitness": "explicitness",
@@ -54,8 +56,8 @@ class Evaluated:
 
     @property
     def stages(self) -> tuple[str, str]:
-        return (stage_name("train", self.protocol, self.model, self.seed),
-                stage_name("evaluate", self.protocol, self.model, self.seed))  # fmt: skip
+        keys = (self.model, self.seed)
+        return stage_id(f"train_{self.protocol}", *keys), stage_id(f"evaluate_{self.protocol}", *keys)
 
 
 @dataclass
@@ -69,25 +71,10 @@ class ModelMedia:
     audio: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
-class Output:
-    """The staging copy of reports/syntone/: files go in it, links point to their final place."""
-
-    def __init__(self, staging: Path, name: str = "syntone") -> None:
-        self.staging, self.name = staging, name
-
-    def path(self, relative: str) -> Path:
-        target = self.staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-
-    def link(self, relative: str) -> str:
-        return f"{self.name}/{relative}"
-
-
 def _evaluations(params: Params, artifacts: Path) -> list[Evaluated]:
     """The evaluations params.yaml declares, each with the model beside it."""
     found = []
-    for result in read_results(aggregate.evaluation_files(params, artifacts)):
+    for result in read_results(tables.evaluation_files(params, artifacts)):
         protocol, model, seed = result["protocol"], result["model"], int(result["seed"])
         model_dir = artifacts / protocol / "models" / model / f"seed{seed}"
         summary = model_dir / SUMMARY_FILE
@@ -95,7 +82,7 @@ def _evaluations(params: Params, artifacts: Path) -> list[Evaluated]:
             raise UserError(
                 f"the evaluation of {model}/{protocol}/seed{seed} has no trained model beside it ({summary} "
                 f"is missing); restore it with git checkout, or re-run dvc repro "
-                f"{stage_name('train', protocol, model, seed)}"
+                f"{stage_id(f'train_{protocol}', model, seed)}"
             )
         found.append(Evaluated(protocol, model, seed, result, model_dir, json.loads(summary.read_text())))
     return found
@@ -114,11 +101,6 @@ def _label(factors: pd.DataFrame, row: int) -> str:
     return f"{clip['waveform']} {clip['frequency_hz']:.0f} Hz, amplitude {clip['amplitude']:.2f}"
 
 
-@torch.inference_mode()
-def _decode(backbone: Any, codes: np.ndarray) -> np.ndarray:
-    return backbone.decoder(torch.from_numpy(np.asarray(codes, dtype=np.float32)))[:, 0].numpy()
-
-
 class ProtocolInputs:
     """A protocol's dataset, features, inverter and the example clips shown for it."""
 
@@ -126,7 +108,9 @@ class ProtocolInputs:
         settings = params.report
         self.protocol = protocol
         self.dataset = load_dataset(artifacts / protocol / "dataset")
-        self.features, manifest, split = load_features(artifacts / protocol / "features")
+        self.features, manifest, split = load_features(
+            artifacts / protocol / "features", stage_id("features", protocol)
+        )
         self.test_rows = np.sort(split["test"])
         self.sample_rate = int(self.dataset.manifest["audio"]["sample_rate"])
         self.inverter = Inverter(manifest, self.sample_rate, settings.griffin_lim_iters, settings.seed)
@@ -168,15 +152,16 @@ def _model_media(
     """Reconstruction, prior-sample and traversal figures plus audio for one trained model;
     also returns the posterior means of the held-out clips (corrected protocol)."""
     settings = params.report
-    backbone = load_backbone(item.model_dir, params.training.latent_dim)
+    backbone = load_backbone(item.model_dir, params.training.latent_dim, recipe.backbone())
     media = ModelMedia(item.protocol, item.model, item.seed)
     prefix = f"{item.protocol}/{item.model}"
     inverter, samples = inputs.inverter, inputs.dataset.audio.shape[1]
 
     # Held-out means feed the latent-factor information figure (corrected protocol only).
-    means = encode(backbone, inputs.features[inputs.test_rows])[0] if item.protocol == "corrected" else None
+    held_out = PROTOCOLS[item.protocol].latents == "posterior_means_held_out"
+    means = encode(backbone, inputs.features[inputs.test_rows])[0] if held_out else None
     example_means, _ = encode(backbone, inputs.features[inputs.examples])
-    rebuilt = _decode(backbone, example_means)
+    rebuilt = decode(backbone, example_means)
     inverted = [inverter.waveform(image, samples) for image in rebuilt]
     figures.reconstructions(
         [inverter.decibels(inputs.features[row]) for row in inputs.examples],
@@ -194,7 +179,7 @@ def _model_media(
     generator = torch.Generator().manual_seed(settings.seed)
     prior = torch.randn(settings.prior_samples, params.training.latent_dim, generator=generator).numpy()
     figures.mel_strip(
-        [inverter.decibels(image) for image in _decode(backbone, prior)],
+        [inverter.decibels(image) for image in decode(backbone, prior)],
         [f"sample {k + 1}" for k in range(settings.prior_samples)], out.path(f"{prefix}/prior.png"),
     )  # fmt: skip
     media.figures["prior"] = out.link(f"{prefix}/prior.png")
@@ -202,7 +187,7 @@ def _model_media(
     kl = np.asarray(item.result["held_out"]["kl_per_dimension"])
     order = np.argsort(-kl, kind="stable")
     values = np.linspace(-settings.traversal.span, settings.traversal.span, settings.traversal.steps)
-    grid = np.stack([_decode(backbone, _vary(example_means[0], dim, values)) for dim in order])
+    grid = np.stack([decode(backbone, _vary(example_means[0], dim, values)) for dim in order])
     figures.traversal(
         inverter.decibels(grid), [f"z{d} (KL {kl[d]:.2f})" for d in order], values,
         out.path(f"{prefix}/traversal.png"),
@@ -232,7 +217,9 @@ def _amplitude_erasure(artifacts: Path, out: Output) -> dict[str, Any]:
     images, changes, amplitudes, tone_name = {}, {}, [], ""
     for protocol in PROTOCOLS:
         dataset = load_dataset(artifacts / protocol / "dataset")
-        features, manifest, _ = load_features(artifacts / protocol / "features")
+        features, manifest, _ = load_features(
+            artifacts / protocol / "features", stage_id("features", protocol)
+        )
         factors = dataset.factors
         frequency = np.sort(factors["frequency_hz"].unique())[factors["frequency_hz"].nunique() // 4]
         tone = factors[(factors["waveform_idx"] == 0) & (factors["frequency_hz"] == frequency)]
@@ -284,10 +271,10 @@ def _summary_figures(
     out: Output,
 ) -> dict[str, str]:
     made = {}
-    figures.metric_bars(table, aggregate.PAPER_METRICS, LABELS, out.path("metrics-paper.png"))
+    figures.metric_bars(table, tables.PAPER_METRICS, LABELS, out.path("metrics-paper.png"))
     made["metrics_paper"] = out.link("metrics-paper.png")
     if table.get("corrected_mean") is not None and table["corrected_mean"].notna().any():
-        extra = [m for m in aggregate.CORRECTED_EXTRA if m in set(table["metric"])]
+        extra = [m for m in tables.CORRECTED_EXTRA if m in set(table["metric"])]
         figures.metric_bars(table, extra, LABELS, out.path("metrics-corrected.png"))
         made["metrics_corrected"] = out.link("metrics-corrected.png")
     profiles: dict[str, dict[str, list[list[float]]]] = {}
@@ -315,10 +302,10 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
     except OSError as exc:
         raise UserError(f"cannot read {results} ({exc}); run: dvc repro aggregate") from None
     order = list(dict.fromkeys(table["model"]))
-    items.sort(key=lambda i: (PROTOCOLS.index(i.protocol), order.index(i.model), i.seed))
+    items.sort(key=lambda i: (list(PROTOCOLS).index(i.protocol), order.index(i.model), i.seed))
     curves = _curves(items)
     with atomic_directory(out / "syntone") as staging:
-        output = Output(staging)
+        output = Output(staging, "syntone")
         media: list[ModelMedia] = []
         originals: dict[str, list[tuple[str, str]]] = {}
         information: dict[str, np.ndarray] = {}
@@ -339,13 +326,13 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
         summary = _summary_figures(table, items, information, curves, output)
         erasure = _amplitude_erasure(artifacts, output)
         _plot_data(items, curves, output)
-        markdown = tables.markdown(table, items)
+        markdown = tables.report_markdown(table, items)
         (staging / "results.md").write_text(markdown)
         table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
         html = page.render(table, items, media, originals, summary, erasure, information, LABELS)
     atomic_write_text(out / "index.html", html)
     if readme is not None:
-        tables.patch_readme(readme, markdown)
+        patch_readme(readme, markdown, tables.MARKERS)
     files = [p for p in (out / "syntone").rglob("*") if p.is_file()] + [out / "index.html"]
     return {
         "files": len(files),

@@ -1,0 +1,288 @@
+"""The SynSpeech study's sub-commands: the dataset (voicebank, synspeech, synspeech-checks)
+and the VAE-family benchmark on it (speech-features, speech-train, speech-evaluate,
+speech-baselines, speech-aggregate, speech-report), one per dvc.yaml stage."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from synaudio.command import Command, Stage, model_run_arguments, seed, write_json, write_results
+from synaudio.declared import stage_id
+from synaudio.errors import UserError
+from synaudio.params import Params
+
+
+def _benchmarked(params: Params, version: str) -> str:
+    if version not in params.speech.versions:
+        raise UserError(f"--version {version}: not one of speech.versions ({params.speech.versions})")
+    return version
+
+
+def _voicebank_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("data"), help="(default: %(default)s)")
+
+
+def voicebank(args: argparse.Namespace) -> None:
+    from synaudio.studies.synspeech import voicebank
+
+    manifest = voicebank.build(Stage.open(args).params.synspeech.voicebank, args.out)
+    print(
+        f"voicebank: {manifest['speakers']} speakers x {len(manifest['voice_kinds'])} voice kinds, "
+        f"{manifest['texts']} texts ({manifest['espeak_ng']}) -> {args.out}"
+    )
+
+
+def _synspeech_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--version", required=True, help="a block of synspeech.versions (small, medium, large)"
+    )
+    parser.add_argument(
+        "--bank", type=Path, default=Path("data"), help="the voice bank (default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="dataset directory to (re)write")
+
+
+def synspeech(args: argparse.Namespace) -> None:
+    from synaudio.params import SPEECH_SAMPLE_RATE
+    from synaudio.store import dataset_digest
+    from synaudio.studies.synspeech import dataset
+
+    stage = Stage.open(args)
+    spec = stage.params.synspeech
+    if args.version not in spec.versions:
+        raise UserError(
+            f"--version {args.version}: no such block under synspeech.versions ({sorted(spec.versions)})"
+        )
+    with stage.tracked(f"synspeech/{args.version}"):
+        manifest = dataset.build(args.bank, spec, args.version, args.out)
+        seconds = stage.seconds
+        clips, samples = manifest["audio"]["shape"]
+        stage.log_metrics({"clips": clips, "seconds": seconds, "clips_per_second": clips / seconds})
+        stage.log_dataset(args.out, manifest, dataset_digest(manifest), "synspeech", "output")
+    stage.done(
+        f"synspeech/{args.version}: {clips} clips of {samples / SPEECH_SAMPLE_RATE:.1f} s -> {args.out} "
+        f"in {seconds:.0f} s ({clips / seconds:.1f} clips/s)"
+    )
+
+
+def _checks_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="JSON of measurements and violations")
+
+
+def checks(args: argparse.Namespace) -> None:
+    from synaudio.studies.synspeech import checks
+
+    report = checks.check(args.dataset, args.out)
+    timing = report["seconds_by_style"]
+    print(f"synspeech checks: {report['clips']} clips pass; seconds by style {timing} -> {args.out}")
+
+
+def _version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", required=True, help="one of speech.versions")
+
+
+def _features_arguments(parser: argparse.ArgumentParser) -> None:
+    _version(parser)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+
+
+def features(args: argparse.Namespace) -> None:
+    from synaudio import features
+    from synaudio.protocol import CORRECTED  # the study's protocol (recipe.PROTOCOL), without the recipe
+
+    stage = Stage.open(args)
+    params, version = stage.params, _benchmarked(stage.params, args.version)
+    with stage.tracked(f"speech/{version}/features"):
+        manifest = features.build(
+            args.dataset, CORRECTED, params.speech.features, params.speech.split, args.out
+        )
+        seconds = stage.seconds
+        stage.log_metrics({"seconds": seconds, "clips_per_second": manifest["shape"][0] / seconds})
+        stage.log_dataset(
+            args.dataset, {"features": manifest}, manifest["dataset_digest"], "synspeech", "input"
+        )
+    stage.done(f"speech/{version}/features: {manifest['shape']} to {args.out} in {seconds:.1f} s")
+
+
+def _model_arguments(step: str) -> Callable[[argparse.ArgumentParser], None]:
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        _version(parser)
+        model_run_arguments(parser, step)
+
+    return arguments
+
+
+def train(args: argparse.Namespace) -> None:
+    from synaudio.command import train_model
+    from synaudio.store import load_dataset
+    from synaudio.studies.synspeech import recipe
+
+    stage = Stage.open(args)
+    params, version, model = stage.params, _benchmarked(stage.params, args.version), stage.model(args.model)
+    clip_samples = load_dataset(args.dataset).audio.shape[1]
+    train_model(
+        stage,
+        args,
+        f"train speech/{version}/{model}/seed{args.seed}",
+        config=recipe.config(params, version),
+        objective=recipe.objective(params, model),
+        backbone=recipe.backbone(params, clip_samples),
+        labels={"model": model, "protocol": recipe.PROTOCOL.name},
+        dataset="synspeech",
+        features_stage=stage_id("speech_features", version),
+    )
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    from synaudio import features
+    from synaudio.hashing import sha256_file
+    from synaudio.inference import MODEL_FILE, load_backbone
+    from synaudio.store import load_dataset
+    from synaudio.studies.synspeech import evaluation, recipe
+
+    stage = Stage.open(args, threads=True)
+    params, version, model = stage.params, _benchmarked(stage.params, args.version), stage.model(args.model)
+    rows, _, split = features.load_features(args.features, stage_id("speech_features", version), args.dataset)
+    dataset = load_dataset(args.dataset)
+    factory = recipe.backbone(params, dataset.audio.shape[1])
+    backbone = load_backbone(args.model_dir, params.speech.latent_dim, factory)
+    model_sha256 = sha256_file(args.model_dir / MODEL_FILE)
+    name = f"evaluate speech/{version}/{model}/seed{args.seed}"
+    with stage.tracked(name):
+        numbers = evaluation.evaluate_model(params, backbone, rows, dataset.factors, split["test"], args.seed)
+        result = {
+            "version": version,
+            "model": model,
+            "seed": args.seed,
+            "model_sha256": model_sha256,
+            **numbers,
+        }
+        write_json(args.out, result)
+        stage.log_metrics(result["metrics"])
+        stage.set_tag("model.sha256", model_sha256)
+        stage.log_dict(result, "evaluation.json")
+    probes = ", ".join(f"{k} {result['metrics'][f'probe/{k}']:.2f}" for k in ("speaker", "gender", "text"))
+    stage.done(f"{name}: probes {probes}, MIG {result['metrics']['mig']:.3f} -> {args.out}")
+
+
+def _baselines_arguments(parser: argparse.ArgumentParser) -> None:
+    _version(parser)
+    parser.add_argument("--seed", type=seed, default=0, help="probe split seed (default: %(default)s)")
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--features", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="folder for <version>-<baseline>.json")
+
+
+def baselines(args: argparse.Namespace) -> None:
+    from synaudio import features
+    from synaudio.store import load_dataset
+    from synaudio.studies.synspeech import evaluation, schema
+
+    stage = Stage.open(args, threads=True)
+    version = _benchmarked(stage.params, args.version)
+    rows, _, _ = features.load_features(args.features, stage_id("speech_features", version), args.dataset)
+    dataset = load_dataset(args.dataset)
+    args.out.mkdir(parents=True, exist_ok=True)
+    outs = [args.out / schema.baseline_file(version, name) for name in schema.BASELINES]
+    with stage.tracked(f"baselines speech/{version}", outs):
+        results = evaluation.evaluate_baselines(rows, dataset, args.seed)
+        for path, (name, numbers) in zip(outs, results.items(), strict=True):
+            write_json(path, {"version": version, "model": name, "seed": args.seed, **numbers})
+            stage.log_metrics({f"{name}.{metric}": value for metric, value in numbers["metrics"].items()})
+    stage.done(f"speech/{version} baselines: {', '.join(results)} -> {args.out}")
+
+
+def _artifacts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--artifacts", type=Path, default=Path("artifacts/speech"), help="(default: %(default)s)"
+    )
+
+
+def _aggregate_arguments(parser: argparse.ArgumentParser) -> None:
+    _artifacts(parser)
+    parser.add_argument("--out", type=Path, required=True)
+
+
+def aggregate(args: argparse.Namespace) -> None:
+    from synaudio.declared import read_results
+    from synaudio.studies.synspeech import tables
+
+    declared = tables.evaluation_files(Stage.open(args).params, args.artifacts)
+    table = tables.aggregate(read_results(declared))
+    write_results(args.out, table, tables.markdown(table))
+    print(f"speech aggregate: {len(declared)} evaluations -> {args.out}/results.{{csv,json,md}}")
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    _artifacts(parser)
+    parser.add_argument(
+        "--datasets", type=Path, default=Path("artifacts/synspeech"), help="(default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="(default: %(default)s)")
+    parser.add_argument("--readme", type=Path, help="also write the SynSpeech tables between its markers")
+
+
+def report(args: argparse.Namespace) -> None:
+    from synaudio.studies.synspeech import report
+
+    stage = Stage.open(args, threads=True)
+    made = report.build(stage.params, args.artifacts, args.datasets, args.out, args.readme)
+    print(
+        f"speech report: {made['evaluations']} evaluations -> {args.out}/speech.html + {made['files'] - 1} "
+        f"files, {made['bytes'] / 1e6:.1f} MB, in {made['seconds']:.0f} s"
+        + (f"; tables written into {args.readme}" if args.readme else "")
+    )
+
+
+COMMANDS = (
+    Command(
+        "voicebank",
+        "build SynSpeech's voice bank (data/, pinned by data.dvc)",
+        _voicebank_arguments,
+        voicebank,
+    ),
+    Command(
+        "synspeech",
+        "speak one SynSpeech version (DVC stage synspeech@<version>)",
+        _synspeech_arguments,
+        synspeech,
+    ),
+    Command("synspeech-checks", "check a SynSpeech version's audio (DVC metrics)", _checks_arguments, checks),
+    Command(
+        "speech-features",
+        "log-mel front-end of a SynSpeech version (stage speech_features)",
+        _features_arguments,
+        features,
+    ),
+    Command(
+        "speech-train", "train one model on SynSpeech (stage speech_train)", _model_arguments("train"), train
+    ),
+    Command(
+        "speech-evaluate",
+        "probes + metrics of one SynSpeech model (stage speech_evaluate)",
+        _model_arguments("evaluate"),
+        evaluate,
+    ),
+    Command(
+        "speech-baselines",
+        "probes on the untrained baseline representations of one version (stage speech_baseline)",
+        _baselines_arguments,
+        baselines,
+    ),
+    Command(
+        "speech-aggregate",
+        "the SynSpeech table from the evaluations params.yaml declares",
+        _aggregate_arguments,
+        aggregate,
+    ),
+    Command(
+        "speech-report",
+        "SynSpeech page: tables, figures, audio (stage speech_report)",
+        _report_arguments,
+        report,
+    ),
+)

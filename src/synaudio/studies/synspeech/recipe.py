@@ -1,0 +1,47 @@
+"""How the SynSpeech study trains: the conv VAE's speech preset over the whole clip's
+log-mel, the corrected protocol's per-sample ELBO, and its own settings (`params.speech`:
+latent size, batch, epochs per version). The objectives are the `models:` blocks; their
+batch / epoch overrides belong to the SynTone paper protocol and do not apply here.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from synaudio.models.backbone import ConvVAE
+from synaudio.models.presets import SPEECH
+from synaudio.models.specs import ObjectiveSpec
+from synaudio.params import Params
+from synaudio.protocol import CORRECTED
+from synaudio.training_config import BackboneFactory, TrainingConfig
+
+PROTOCOL = CORRECTED  # log-mel that keeps loudness, per-sample ELBO
+
+
+def config(params: Params, version: str) -> TrainingConfig:
+    bench, shared = params.speech, params.training
+    return TrainingConfig(
+        latent_dim=bench.latent_dim,
+        lr=shared.lr,
+        batch_size=bench.batch_size,
+        epochs=bench.epochs[version],
+        reduction=PROTOCOL.reduction,
+        device=shared.device,
+        threads=shared.threads,
+        channels_last=shared.channels_last,
+    )
+
+
+def objective(params: Params, model: str) -> ObjectiveSpec:
+    """The model's objective settings, without the SynTone study's batch / epoch overrides."""
+    return params.models[model].model_copy(update={"batch_size": None, "epochs": None})
+
+
+def frames(params: Params, clip_samples: int) -> int:
+    """Time frames of the front-end for a clip (centred STFT frames)."""
+    return clip_samples // params.speech.features.hop_length + 1
+
+
+def backbone(params: Params, clip_samples: int) -> BackboneFactory:
+    n_mels = params.speech.features.n_mels
+    return partial(ConvVAE, n_mels=n_mels, frames=frames(params, clip_samples), preset=SPEECH)

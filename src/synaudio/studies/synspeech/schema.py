@@ -1,0 +1,40 @@
+"""The names the SynSpeech evaluation writes and the table, report and bench read: the
+factors probed and scored, the metrics suite, the untrained baselines and their files.
+Kept apart from evaluation.py so that reading results never loads the models or metrics."""
+
+from __future__ import annotations
+
+# (name, factor-table column, kind): what the probes predict.
+PROBED = (
+    ("speaker", "speaker_index", "categorical"),
+    ("gender", "gender", "categorical"),
+    ("text", "text_id", "categorical"),
+    ("keyword", "keyword_id", "categorical"),
+    ("carrier", "carrier_id", "categorical"),
+    ("style", "style_index", "categorical"),
+    ("pitch_base", "pitch_base_hz", "continuous"),
+    ("pitch_top", "pitch_top_hz", "continuous"),
+    ("formant_scale", "formant_scale_pct", "continuous"),
+    ("breathiness", "breathiness", "continuous"),
+    ("roughness", "roughness", "continuous"),
+    ("flutter", "flutter", "continuous"),
+)
+DISENTANGLEMENT_FACTORS = ("speaker", "gender", "text", "keyword", "carrier", "style")
+INFORMATION_FACTORS = tuple(name for name, _, _ in PROBED if name != "pitch_top")  # per-latent matrix
+SUITE = ("mig", "jemmig", "dcimig", "modularity", "sap", "dci", "explicitness")
+MI_ESTIMATOR = "chance_corrected"
+PLUGIN_SUFFIX = "_plugin"
+BASELINES = {  # representation name -> what it is (evaluate_baselines)
+    "logmel_stats": "per-band mean and std of the log-mel over time",
+    "logmel_stats_normalised": "the same over the clip's active frames after subtracting its own "
+    "maximum: loudness and zero padding removed",
+    "rms_level": "RMS level of the active frames (dB)",
+    "active_duration": "speaking time: seconds within 40 dB of the loudest frame",
+    "median_f0": "median f0 of the voiced frames (0 if none)",
+    "level_duration_f0": "the three trivial features together",
+}
+
+
+def baseline_file(version: str, name: str) -> str:
+    """The evaluation JSON of one baseline representation (stage speech_baseline)."""
+    return f"{version}-{name}.json"

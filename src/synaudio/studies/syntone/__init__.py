@@ -1,0 +1,10 @@
+"""SynTone (Brima et al.): tones on a waveform x amplitude x frequency grid, the VAE family
+trained under the paper's protocol and a corrected one, and the supervised metrics.
+
+dataset.py generates the grid, recipe.py sets up training, evaluation.py scores a model,
+tables.py makes the results table, report.py the page; commands.py runs them as stages."""
+
+from synaudio.command import Study
+from synaudio.studies.syntone.commands import COMMANDS
+
+STUDY = Study("syntone", "SynTone: the VAE family under the paper's and a corrected protocol", COMMANDS)

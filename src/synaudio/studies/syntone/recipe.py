@@ -1,0 +1,37 @@
+"""How the SynTone study trains a model under a protocol: the reference network (the conv
+VAE's SynTone preset on 128 x 32 mels), `params.training` with a model block's batch /
+epoch overrides, and the corrected protocol's own epoch budget."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from synaudio.models.backbone import ConvVAE
+from synaudio.models.presets import SYNTONE
+from synaudio.params import SYNTONE_INPUT, Params
+from synaudio.protocol import CORRECTED, Protocol
+from synaudio.training_config import BackboneFactory, TrainingConfig
+
+
+def epochs(params: Params, model: str, protocol: Protocol) -> int:
+    if protocol == CORRECTED and params.training.corrected_epochs:
+        return params.training.corrected_epochs
+    return params.models[model].epochs or params.training.epochs
+
+
+def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
+    shared = params.training
+    return TrainingConfig(
+        latent_dim=shared.latent_dim,
+        lr=shared.lr,
+        batch_size=params.batch_size(model),
+        epochs=epochs(params, model, protocol),
+        reduction=protocol.reduction,
+        device=shared.device,
+        threads=shared.threads,
+        channels_last=shared.channels_last,
+    )
+
+
+def backbone() -> BackboneFactory:
+    return partial(ConvVAE, n_mels=SYNTONE_INPUT[0], frames=SYNTONE_INPUT[1], preset=SYNTONE)

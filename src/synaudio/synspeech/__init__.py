@@ -1,1 +1,0 @@
-"""SynSpeech, built offline: espeak-ng speakers with known voice parameters (SYNSPEECH.md)."""

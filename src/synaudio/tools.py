@@ -1,0 +1,188 @@
+"""The archive-wide sub-commands, beside the studies' own: verify datasets, print params,
+metrics of your own codes, check the environment, create the MLflow database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from synaudio.atomic import atomic_write_text
+from synaudio.command import Command, seed
+from synaudio.errors import UserError
+from synaudio.params import flatten, load_params, load_yaml, with_overrides
+
+
+def _verify(args: argparse.Namespace) -> None:
+    from synaudio.store import dataset_digest, load_dataset
+
+    for path in args.datasets:
+        dataset = load_dataset(path, verify=True)
+        print(f"{path}: ok ({dataset.audio.shape[0]} clips, digest {dataset_digest(dataset.manifest)[:16]})")
+
+
+def _params(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    if args.overrides:
+        overrides = load_yaml(args.overrides)
+        with_overrides(params, overrides, args.overrides)  # validates the merged result
+        # compact JSON: the shell splits `$(synaudio params --overrides ...)` on spaces
+        compact = {key: json.dumps(value, separators=(",", ":")) for key, value in flatten(overrides).items()}
+        print(" ".join(f"-S {key}={value}" for key, value in compact.items()))
+    else:
+        print(yaml.safe_dump(params.model_dump(), sort_keys=False), end="")
+
+
+def _tracking_init(args: argparse.Namespace) -> None:
+    from synaudio import tracking
+
+    params = load_params(args.params)
+    experiment_id = tracking.init_tracking(params.tracking.experiment)
+    print(f"MLflow: {tracking.tracking_uri()} experiment {params.tracking.experiment!r} (id {experiment_id})")
+
+
+def _load_arrays(paths: list[Path]) -> tuple[Any, Any]:
+    """(factors, codes) from one .npz holding both, or from two .npy files in that order."""
+    import numpy as np
+
+    try:
+        if len(paths) == 1 and paths[0].suffix == ".npz":
+            with np.load(paths[0]) as archive:
+                missing = {"factors", "codes"} - set(archive.files)
+                if missing:
+                    raise UserError(f"{paths[0]} lacks array(s) {sorted(missing)}; it has {archive.files}")
+                return archive["factors"], archive["codes"]
+        if len(paths) == 2 and all(p.suffix == ".npy" for p in paths):
+            return np.load(paths[0]), np.load(paths[1])
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {' '.join(map(str, paths))}: {exc}") from None
+    raise UserError("give one .npz with arrays 'factors' and 'codes', or two .npy files: FACTORS CODES")
+
+
+def _metrics(args: argparse.Namespace) -> None:
+    from synaudio import metrics
+
+    factors, codes = _load_arrays(args.inputs)
+    n_factors = factors.shape[1] if factors.ndim == 2 else 1
+    kinds = None
+    if args.categorical:
+        kinds = ["categorical" if j in args.categorical else "continuous" for j in range(n_factors)]
+    try:
+        result = metrics.evaluate(
+            factors,
+            codes,
+            convention=args.convention,
+            paper_compat=args.paper_compat,
+            metrics=args.metrics.split(",") if args.metrics else None,
+            bins=args.bins,
+            factor_kinds=kinds,
+            dci_estimator=args.dci_estimator,
+            mi_estimator=args.mi_estimator,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    width = max(map(len, result["metrics"]))
+    print("\n".join(f"{name:<{width}}  {value:8.4f}" for name, value in result["metrics"].items()))
+    print(
+        "(higher is better for every number; "
+        + "; ".join(f"{k}: {v}" for k, v in result["settings"].items())
+        + ")"
+    )
+
+
+def _doctor(args: argparse.Namespace) -> None:
+    """Smoke-test the environment: the pinned torch/torchaudio pair must load together."""
+    import platform
+    import shutil
+
+    import torch
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=16000, n_fft=2048, hop_length=512, n_mels=128, norm="slaney", mel_scale="slaney"
+    )
+    shape = tuple(mel(torch.zeros(16000)).shape)
+    if shape != (128, 32):
+        raise UserError(f"torchaudio MelSpectrogram returned shape {shape}, expected (128, 32)")
+    missing = [tool for tool in ("git",) if shutil.which(tool) is None]
+    if missing:
+        raise UserError(
+            f"missing system tools: {' '.join(missing)}; run `make install` (as root) to add them"
+        )
+    from synaudio.studies import STUDIES
+
+    tools = [check() for study in STUDIES.values() for check in study.checks]  # e.g. SynSpeech's espeak-ng
+    cuda = torch.cuda.is_available()
+    print(
+        f"ok: python {platform.python_version()}, torch {torch.__version__}, torchaudio "
+        f"{torchaudio.__version__} (mel {shape[0]}x{shape[1]}), CUDA {'yes' if cuda else 'no'}, "
+        + ", ".join(tools)
+    )
+
+
+def _metrics_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs", nargs="+", type=Path, help="data.npz (arrays factors, codes) or FACTORS.npy CODES.npy"
+    )
+    parser.add_argument("--convention", choices=("standard", "ubisoft"), default="standard")
+    parser.add_argument(
+        "--paper-compat", action="store_true", help="the SynTone paper's evaluator (ubisoft, swapped)"
+    )
+    parser.add_argument(
+        "--metrics", help="comma-separated subset (default: all; paper-compat: the paper's five)"
+    )
+    parser.add_argument("--bins", type=int, help="bins per column (default 20 standard, 10 ubisoft)")
+    parser.add_argument(
+        "--categorical",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="J",
+        help="factor columns to use as classes rather than binned (standard convention)",
+    )
+    parser.add_argument(
+        "--dci-estimator", choices=("random_forest", "lasso", "gradient_boosting"), default="random_forest"
+    )
+    parser.add_argument(
+        "--mi-estimator",
+        choices=("plugin", "chance_corrected"),
+        default="plugin",
+        help="mutual information for MIG, JEMMIG, DCIMIG, Modularity (chance_corrected: standard only)",
+    )
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--json", type=Path, help="also write the numbers and settings here")
+
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("datasets", nargs="+", type=Path)
+
+
+def _params_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overrides", help="YAML of overrides to print as `dvc exp run -S` arguments")
+
+
+def _none(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+COMMANDS = (
+    Command(
+        "verify", "check dataset directories against their manifests (SHA-256)", _verify_arguments, _verify
+    ),
+    Command(
+        "params", "validate params.yaml and print it (or quick-profile overrides)", _params_arguments, _params
+    ),
+    Command(
+        "metrics", "disentanglement metrics of your own codes (prints a table)", _metrics_arguments, _metrics
+    ),
+    Command("doctor", "check the environment (torch + torchaudio load, system tools)", _none, _doctor),
+    Command("tracking-init", "create the MLflow database and experiment", _none, _tracking_init),
+)

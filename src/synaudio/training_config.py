@@ -1,0 +1,29 @@
+"""What a study's recipe hands to `synaudio.training.train`: the settings of one training
+and the network factory. Kept apart from training.py (Lightning) so that evaluation and
+report code that only builds a network never loads - or depends on - the training loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from synaudio.protocol import Reduction
+
+BackboneFactory = Callable[[int], nn.Module]  # latent_dim -> a module with .encoder / .decoder
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that shapes one training besides the objective, the network and the data:
+    a study's recipe builds it from its own params section."""
+
+    latent_dim: int
+    lr: float  # Adam, betas (0.9, 0.999), no scheduler
+    batch_size: int
+    epochs: int
+    reduction: Reduction  # the protocol's reconstruction-error reduction
+    device: str  # auto | cpu | cuda
+    threads: int
+    channels_last: bool
