@@ -132,11 +132,13 @@ PINNED = REPO / "tests" / "tiny_outputs.json"
 
 def output_hashes(project: Path) -> dict[str, str]:
     """SHA-256 of every pipeline output file except training.json (it names the MLflow run
-    and the time taken) and DVC's own .gitignore files."""
+    and the time taken), DVC's own .gitignore files and the checkpoints (not outputs)."""
     return {
-        path.relative_to(project).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        name: hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted((project / "artifacts").rglob("*"))
-        if path.is_file() and path.name not in ("training.json", ".gitignore")
+        if path.is_file()
+        and path.name not in ("training.json", ".gitignore")
+        and "/checkpoints/" not in (name := path.relative_to(project).as_posix())
     }
 
 

@@ -242,7 +242,9 @@ def train(
         callbacks=[checkpoint],
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
-        log_every_n_steps=50,
+        # Losses are logged per epoch (on_step=False); an interval no longer than the epoch
+        # keeps Lightning from warning about it on every short run.
+        log_every_n_steps=max(1, min(50, len(loader))),
     )
     resume = checkpoint_dir / "last.ckpt"
     started = time.perf_counter()
