@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from synaudio.features import frame_max_normalise, mel_transform
 from synaudio.models.objectives import build_objective
-from synaudio.params import validate
+from synaudio.params import Params
 from synaudio.protocol import PAPER
 from synaudio.studies.syntone import recipe
 
@@ -39,7 +39,7 @@ BATCH = 64
 def _setup(threads: int, channels_last: bool):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    params = validate({})
+    params = Params()
     backbone = recipe.backbone()(8)
     objective = build_objective(params.models["vae"], 8, 25_600, PAPER.reduction)
     if channels_last:
