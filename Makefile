@@ -13,8 +13,10 @@ LOCK := requirements.lock
 # chromium: the browser test of reports/index.html (driven by Playwright's Python package)
 # espeak-ng, sox: SynSpeech's speech engine and resampler
 SYSTEM_PACKAGES := git chromium espeak-ng sox
-# The stamps change when the lock (or the checkout's path / pyproject) changes, so
-# `make install` is a no-op until then and re-installs exactly when needed.
+# The stamps are named after the content of the lock (and of the checkout's path and
+# pyproject), not compared by modification time: `make install` is a no-op until that
+# content changes - also in a container whose mounted checkout has newer mtimes than the
+# stamps baked into the image - and re-installs exactly when it does.
 DEPS_STAMP := $(VENV_DIR)/.deps-$(shell cat $(LOCK) | sha256sum | cut -c1-16)
 PKG_STAMP := $(VENV_DIR)/.pkg-$(shell { echo $(CURDIR); cat pyproject.toml; } | sha256sum | cut -c1-16)
 
@@ -45,14 +47,14 @@ system-packages: ## install the Debian packages the archive needs (when missing)
 	fi
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 
-$(DEPS_STAMP): $(LOCK)
+$(DEPS_STAMP):
 	rm -f $(VENV_DIR)/.deps-* $(VENV_DIR)/.pkg-*
 	[ -x $(VENV_DIR)/bin/python ] || $(PYTHON) -m venv $(VENV_DIR)
 	$(VENV_DIR)/bin/python -m pip install -q --disable-pip-version-check pip==25.3
 	$(VENV_DIR)/bin/python -m pip install -q --disable-pip-version-check -r $(LOCK)
 	touch $@
 
-$(PKG_STAMP): $(DEPS_STAMP) pyproject.toml
+$(PKG_STAMP): | $(DEPS_STAMP)
 	rm -f $(VENV_DIR)/.pkg-*
 	$(VENV_DIR)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	synaudio doctor

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -88,6 +89,20 @@ def make_dry_run(*arguments: str, check: bool = True) -> str:
 
 def test_install_is_a_no_op_once_done() -> None:
     assert "pip install" not in make_dry_run("install")
+
+
+def test_install_compares_content_not_modification_times() -> None:
+    """A checkout mounted into the image (or freshly cloned) has newer mtimes than the
+    stamps; with unchanged content nothing is installed (issue 21)."""
+    later = time.time() + 3600
+    saved = {name: (REPO / name).stat() for name in ("requirements.lock", "pyproject.toml")}
+    try:
+        for name in saved:
+            os.utime(REPO / name, (later, later))
+        assert "pip install" not in make_dry_run("install")
+    finally:
+        for name, stat in saved.items():
+            os.utime(REPO / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def test_ui_serves_the_project_database_on_loopback() -> None:

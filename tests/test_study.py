@@ -114,6 +114,28 @@ def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Pa
     assert not (tmp_path / "m").exists()
 
 
+def _train_tiny(tiny_study: dict[str, Path], out: Path, precision: str) -> bytes:
+    feats, _, split = features.load_features(tiny_study["corrected"] / "features", "features@corrected")
+    params = validate({**TINY, "training": {**TINY["training"], "precision": precision}})
+    training.train(
+        recipe.config(params, "vae", CORRECTED), params.models["vae"], recipe.backbone(), feats,
+        split["train"], out, out.with_name(out.name + "-ckpt"), seed=0, labels={"model": "vae"},
+    )  # fmt: skip
+    return (out / "model.pt").read_bytes()
+
+
+def test_mixed_precision_is_a_switch_that_changes_the_weights(tiny_study, tmp_path: Path) -> None:
+    """bf16 autocast trains on a CPU (and changes the numbers: off for the committed results);
+    16-bit floats need CUDA and are refused before anything is written."""
+    full = _train_tiny(tiny_study, tmp_path / "fp32", "32-true")
+    mixed = _train_tiny(tiny_study, tmp_path / "bf16", "bf16-mixed")
+    assert full != mixed
+    assert json.loads((tmp_path / "bf16" / "training.json").read_text())["final"]["train/loss"] > 0
+    with pytest.raises(UserError, match=r"16-mixed needs a CUDA device .* use 32-true or bf16-mixed"):
+        _train_tiny(tiny_study, tmp_path / "fp16", "16-mixed")
+    assert not (tmp_path / "fp16").exists()
+
+
 def test_a_killed_run_resumes_to_the_same_weights(tiny_study, tmp_path: Path, write_params) -> None:
     long = copy.deepcopy(TINY)
     long["training"]["epochs"] = 25

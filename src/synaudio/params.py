@@ -136,6 +136,9 @@ class Training(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=1, ge=1)
     channels_last: bool = True
+    # Lightning's precision: 32-true (the committed results), bf16-mixed (CPU or GPU) or
+    # 16-mixed (CUDA only); mixed precision changes the numbers - a switch, off by default.
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
 
 
 class Evaluation(_Section):

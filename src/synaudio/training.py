@@ -165,6 +165,15 @@ def resumable(checkpoint: Path, expected: str) -> tuple[int, str | None]:
     return int(state["epoch"]) + 1, None
 
 
+def check_precision(precision: str, device: str) -> None:
+    """16-bit float autocast needs CUDA; refuse it up front rather than deep inside Lightning."""
+    if precision == "16-mixed" and device != "cuda":
+        raise UserError(
+            f"training.precision 16-mixed needs a CUDA device (this run is on {device}); "
+            "use 32-true or bf16-mixed on a CPU"
+        )
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -213,6 +222,7 @@ def train(
     batch_size, epochs = config.batch_size, config.epochs
     losses = build_objective(objective, config.latent_dim, len(train_rows), config.reduction)
     channels_last = config.channels_last and device == "cpu"
+    check_precision(config.precision, device)
     network = backbone(config.latent_dim)
     expected = fingerprint({
         **labels, "objective": objective.model_dump(), "config": asdict(config), "seed": seed,
@@ -238,6 +248,7 @@ def train(
         accelerator="gpu" if device == "cuda" else "cpu",
         devices=1,
         deterministic=True,
+        precision=config.precision,
         logger=logger,
         callbacks=[checkpoint],
         enable_progress_bar=sys.stderr.isatty(),

@@ -27,3 +27,4 @@ class TrainingConfig:
     device: str  # auto | cpu | cuda
     threads: int
     channels_last: bool
+    precision: str = "32-true"  # Lightning's: 32-true | bf16-mixed | 16-mixed (CUDA only)

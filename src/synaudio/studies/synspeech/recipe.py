@@ -29,6 +29,7 @@ def config(params: Params, version: str) -> TrainingConfig:
         device=shared.device,
         threads=shared.threads,
         channels_last=shared.channels_last,
+        precision=shared.precision,
     )
 
 

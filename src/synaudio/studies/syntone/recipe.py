@@ -30,6 +30,7 @@ def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
         device=shared.device,
         threads=shared.threads,
         channels_last=shared.channels_last,
+        precision=shared.precision,
     )
 
 
