@@ -157,16 +157,40 @@ def output_hashes(project: Path) -> dict[str, str]:
     }
 
 
+def cpu_model() -> str:
+    """The CPU's model name, as the kernel reports it."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+MACHINE_INDEPENDENT = ("/dataset/", "/features/", "/dataset.json", "/checks.json")
+
+
 def test_tiny_pipeline_outputs_are_identical_to_the_pinned_ones(reproduced: Path) -> None:
     """Datasets, features, weights, evaluations and tables of the TINY pipeline, pinned by hash
     (numbers in JSON/CSV to 10 significant digits): a change of structure must not change
-    them. If a change of behaviour is intended, re-pin with SYNAUDIO_REPIN=1 (the test then
-    rewrites tests/tiny_outputs.json and fails once, so the new hashes are reviewed and
-    committed with the change)."""
+    them. Weights and what follows from them are compared on the CPU model that recorded the
+    pins (oneDNN sizes its convolution blocking by the caches, so another model may round
+    differently within the AVX2 pin); datasets and features on every machine. If a change of
+    behaviour is intended, re-pin with SYNAUDIO_REPIN=1 (the test then rewrites
+    tests/tiny_outputs.json and fails once, so the new hashes are reviewed and committed)."""
     hashes = output_hashes(reproduced)
     if os.environ.get("SYNAUDIO_REPIN"):
-        PINNED.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+        PINNED.write_text(
+            json.dumps({"cpu": cpu_model(), "outputs": hashes}, indent=1, sort_keys=True) + "\n"
+        )
         pytest.fail(f"re-pinned {len(hashes)} outputs in {PINNED}; review and commit it")
     pinned = json.loads(PINNED.read_text())
-    changed = sorted(name for name in pinned.keys() | hashes.keys() if pinned.get(name) != hashes.get(name))
+    outputs = pinned["outputs"]
+    if pinned["cpu"] != cpu_model():
+        keep = {
+            name
+            for name in outputs.keys() | hashes.keys()
+            if any(part in name for part in MACHINE_INDEPENDENT)
+        }
+        outputs, hashes = {k: outputs.get(k) for k in keep}, {k: hashes.get(k) for k in keep}
+        assert len(keep) >= 20, f"only {len(keep)} machine-independent outputs to compare"
+    changed = sorted(name for name in outputs.keys() | hashes.keys() if outputs.get(name) != hashes.get(name))
     assert not changed, f"{len(changed)} outputs differ from tests/tiny_outputs.json: {changed[:8]}"
