@@ -172,6 +172,28 @@ def model_run_arguments(parser: argparse.ArgumentParser, step: str) -> None:
         parser.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
 
 
+def build_features(
+    stage: Stage,
+    args: argparse.Namespace,
+    run_name: str,
+    protocol: Any,
+    spec: Any,
+    split: Any,
+    *,
+    dataset: str,
+) -> None:
+    """Compute a protocol's front-end of args.dataset into args.out in the stage's MLflow
+    run (see synaudio.features.build); `dataset` names the data in MLflow."""
+    from synaudio import features
+
+    with stage.tracked(run_name):
+        manifest = features.build(args.dataset, protocol, spec, split, args.out)
+        seconds = stage.seconds
+        stage.log_metrics({"seconds": seconds, "clips_per_second": manifest["shape"][0] / seconds})
+        stage.log_dataset(args.dataset, {"features": manifest}, manifest["dataset_digest"], dataset, "input")
+    stage.done(f"{run_name}: {manifest['shape']} to {args.out} in {seconds:.1f} s")
+
+
 def train_model(
     stage: Stage,
     args: argparse.Namespace,

@@ -8,7 +8,15 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from synaudio.command import Command, Stage, model_run_arguments, seed, write_json, write_results
+from synaudio.command import (
+    Command,
+    Stage,
+    build_features,
+    model_run_arguments,
+    seed,
+    write_json,
+    write_results,
+)
 from synaudio.declared import stage_id
 from synaudio.errors import UserError
 from synaudio.params import Params
@@ -91,21 +99,14 @@ def _features_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def features(args: argparse.Namespace) -> None:
-    from synaudio import features
     from synaudio.protocol import CORRECTED  # the study's protocol (recipe.PROTOCOL), without the recipe
 
     stage = Stage.open(args)
     params, version = stage.params, _benchmarked(stage.params, args.version)
-    with stage.tracked(f"speech/{version}/features"):
-        manifest = features.build(
-            args.dataset, CORRECTED, params.speech.features, params.speech.split, args.out
-        )
-        seconds = stage.seconds
-        stage.log_metrics({"seconds": seconds, "clips_per_second": manifest["shape"][0] / seconds})
-        stage.log_dataset(
-            args.dataset, {"features": manifest}, manifest["dataset_digest"], "synspeech", "input"
-        )
-    stage.done(f"speech/{version}/features: {manifest['shape']} to {args.out} in {seconds:.1f} s")
+    bench = params.speech
+    build_features(
+        stage, args, f"speech/{version}/features", CORRECTED, bench.features, bench.split, dataset="synspeech"
+    )
 
 
 def _model_arguments(step: str) -> Callable[[argparse.ArgumentParser], None]:

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from synaudio.command import Command, Stage, model_run_arguments, write_json, write_results
+from synaudio.command import Command, Stage, build_features, model_run_arguments, write_json, write_results
 from synaudio.declared import stage_id
 from synaudio.protocol import PROTOCOLS
 
@@ -52,18 +52,11 @@ def _features_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def features(args: argparse.Namespace) -> None:
-    from synaudio import features
-
     stage, protocol = Stage.open(args), PROTOCOLS[args.protocol]
     params = stage.params
-    with stage.tracked(f"features/{protocol.name}"):
-        manifest = features.build(args.dataset, protocol, params.features, params.split, args.out)
-        seconds = stage.seconds
-        stage.log_metrics({"seconds": seconds, "clips_per_second": manifest["shape"][0] / seconds})
-        stage.log_dataset(
-            args.dataset, {"features": manifest}, manifest["dataset_digest"], "syntone", "input"
-        )
-    stage.done(f"features/{protocol.name}: {manifest['shape']} to {args.out} in {seconds:.1f} s")
+    build_features(
+        stage, args, f"features/{protocol.name}", protocol, params.features, params.split, dataset="syntone"
+    )
 
 
 def _model_arguments(step: str) -> Callable[[argparse.ArgumentParser], None]:
