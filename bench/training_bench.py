@@ -41,7 +41,7 @@ def _setup(threads: int, channels_last: bool):
     torch.manual_seed(0)
     params = Params()
     backbone = recipe.backbone()(8)
-    objective = build_objective(params.models["vae"], 8, 25_600, PAPER.reduction)
+    objective = build_objective(params.models["vae"], 8, 25_600, PAPER.loss)
     if channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)
     return params, backbone, objective, torch.optim.Adam(backbone.parameters(), lr=1e-3)

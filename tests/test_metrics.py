@@ -300,6 +300,37 @@ def test_ubisoft_dci_keeps_the_companion_codes_early_stop(factors: np.ndarray) -
     assert reordered["dci_disentanglement"] > 0.9
 
 
+def _companion_disentanglement(importance: np.ndarray) -> float:
+    """The companion code's loop, transcribed: stop at the first code with no importance."""
+    n_codes, n_factors = importance.shape
+    rho, d = np.zeros(n_codes), np.zeros(n_codes)
+    for c in range(n_codes):
+        rho[c] = importance[c].sum()
+        if rho[c] == 0:
+            break
+        p = importance[c] / rho[c]
+        d[c] = 1 + sum(q * np.log(q) / np.log(n_factors) for q in p if q)
+    return float(d @ (rho / rho.sum())) if rho.sum() else 0.0
+
+
+@pytest.mark.parametrize("dead", [0, 1, 3])
+def test_ubisoft_dci_weights_no_code_after_a_dead_one(dead: int) -> None:
+    """[good, dead, good] is D = 1 under the companion code (the dead code ends its loop);
+    the standard convention weights every live code (here 0.5)."""
+    from synaudio.metrics.predictors import _dci_scores
+
+    importance = np.random.default_rng(dead).random((5, 3)) ** 4
+    importance[dead] = 0.0
+    expected = _companion_disentanglement(importance)
+    assert _dci_scores(importance, ubisoft=True)[0] == pytest.approx(expected, abs=1e-12)
+    good_dead_good = np.array([[1.0, 0, 0], [0, 0, 0], [0, 1.0, 0]])
+    assert _dci_scores(good_dead_good, ubisoft=True)[0] == pytest.approx(1.0)
+    assert _dci_scores(good_dead_good, ubisoft=False)[0] == pytest.approx(1.0)
+    half_dead = np.array([[1.0, 0, 0], [0, 0, 0], [1.0, 1.0, 1.0]])
+    assert _dci_scores(half_dead, ubisoft=True)[0] == pytest.approx(1.0)
+    assert _dci_scores(half_dead, ubisoft=False)[0] == pytest.approx(0.25)
+
+
 def test_cli_prints_a_table_for_your_own_codes(factors, learned_like, tmp_path, cli) -> None:
     np.savez(tmp_path / "mine.npz", factors=factors, codes=learned_like)
     result = cli(

@@ -43,7 +43,7 @@ def test_training_config_takes_the_speech_settings_and_drops_syntone_overrides()
     assert syntone_recipe.config(params, "factor_vae", PAPER).epochs == 40  # the SynTone paper's override
     config = recipe.config(params, "medium")
     assert (config.latent_dim, config.batch_size, config.epochs) == (12, 32, 2)
-    assert config.reduction == "per_sample_mean"
+    assert config.loss.reduction == "per_sample_mean"
     objective = recipe.objective(params, "factor_vae")
     assert objective.batch_size is None and objective.epochs is None
     assert recipe.objective(params, "beta_vae").beta == params.models["beta_vae"].beta

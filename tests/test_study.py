@@ -78,8 +78,8 @@ def test_backbone_has_the_papers_size_and_shapes() -> None:
 
 def test_paper_reconstruction_sums_over_the_batch_and_corrected_averages() -> None:
     x, reconstruction = torch.rand(16, 1, 128, 32), torch.rand(16, 1, 128, 32)
-    paper = reconstruction_error(x, reconstruction, PAPER.reduction)
-    corrected = reconstruction_error(x, reconstruction, CORRECTED.reduction)
+    paper = reconstruction_error(x, reconstruction, PAPER.loss.reduction)
+    corrected = reconstruction_error(x, reconstruction, CORRECTED.loss.reduction)
     assert paper == pytest.approx(16 * corrected)
 
 
@@ -93,7 +93,7 @@ def test_stratified_weights_spread_the_dataset_over_the_batch() -> None:
 def test_every_objective_gives_finite_losses_that_train(model: str) -> None:
     params = validate({**TINY, "models": {**TINY["models"], "beta_tcvae": {"objective": "beta_tcvae"}}})
     torch.manual_seed(0)
-    objective = build_objective(params.models[model], 8, 48, CORRECTED.reduction)
+    objective = build_objective(params.models[model], 8, 48, CORRECTED.loss)
     backbone = recipe.backbone()(8)
     losses = objective.losses(torch.rand(16, 1, 128, 32), backbone)
     assert all(torch.isfinite(v) for v in losses.values())

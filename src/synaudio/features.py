@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 import torchaudio
+from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from synaudio.atomic import atomic_directory
 from synaudio.errors import UserError
 from synaudio.hashing import sha256_file
 from synaudio.params import Features, Split
-from synaudio.protocol import Protocol
+from synaudio.protocol import Protocol, SplitMethod
 from synaudio.store import Dataset, dataset_digest, load_dataset
 
 FEATURES, SPLIT, MANIFEST = "features.npy", "split.npz", "manifest.json"
@@ -58,8 +59,13 @@ def to_db(mel: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(mel.clamp_min(DB_FLOOR))
 
 
-def split_rows(n: int, split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """The archive's train / held-out split: a seeded random permutation, not stratified."""
+def split_rows(n: int, split: Split, method: SplitMethod = "permutation") -> tuple[np.ndarray, np.ndarray]:
+    """Train / held-out rows (sorted), random and not stratified: the archive's seeded
+    numpy permutation, or sklearn's `train_test_split(random_state=seed)` as the SynTone
+    reference calls it (the paper protocol: the same held-out clips as the reference)."""
+    if method == "sklearn_shuffle":
+        train, test = train_test_split(np.arange(n), test_size=split.test_fraction, random_state=split.seed)
+        return np.sort(train), np.sort(test)
     order = np.random.default_rng(split.seed).permutation(n)
     n_test = round(n * split.test_fraction)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
@@ -82,7 +88,7 @@ def build(
     dataset = load_dataset(dataset_dir)
     sample_rate = dataset.manifest["audio"]["sample_rate"]
     n = dataset.audio.shape[0]
-    train, test = split_rows(n, split)
+    train, test = split_rows(n, split, protocol.split)
     mel = mel_transform(spec, sample_rate)
     frames = dataset.audio.shape[1] // spec.hop_length + 1
     with torch.inference_mode(), atomic_directory(out_dir) as tmp:

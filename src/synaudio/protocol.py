@@ -1,8 +1,10 @@
 """The protocols as typed values: what differs between the SynTone paper's setup and ours.
 
 A protocol is named in every manifest and evaluation (`name`); the code reads only the
-switch it needs - the features their front-end, the objectives their loss reduction, the
-evaluation which latents it scores, the generator its time axis - never the name.
+switch it needs - the features their front-end and split, the objectives their loss
+settings, the evaluation which latents it scores, the generator its time axis - never the
+name. Every quirk of the reference code that the paper protocol replicates is a named
+switch here that the corrected protocol turns off (README, "The paper protocol").
 """
 
 from __future__ import annotations
@@ -13,19 +15,45 @@ from typing import Literal
 FrontEnd = Literal["frame_max_mel", "log_mel"]
 Reduction = Literal["batch_sum", "per_sample_mean"]
 Latents = Literal["sampled_all_clips", "posterior_means_held_out"]
+SplitMethod = Literal["sklearn_shuffle", "permutation"]
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """How the objectives compute their terms (synaudio.models.objectives)."""
+
+    reduction: Reduction  # reconstruction error: summed over the batch, or per-sample ELBO
+    # beta-TCVAE's minibatch-stratified weights: "reference" fills them with a stride of
+    # the batch size (columns 0 and 1, as the original beta-TCVAE code and SynTone's copy
+    # of it do), "intended" builds Chen et al.'s matrix (the sample's own density at 1/N).
+    mss_weights: Literal["reference", "intended"]
+    # the z the TC estimate (beta-TCVAE) and the discriminator (FactorVAE) see: a fresh
+    # draw from q(z|x), as the reference code takes, or the sample the decoder reconstructed
+    tc_sample: Literal["fresh", "decoder"]
+    # FactorVAE: "attached" lets the discriminator loss's gradient reach the encoder too
+    # (the reference does not detach its input), "detached" trains the discriminator alone
+    disc_input: Literal["attached", "detached"]
+    # FactorVAE's discriminator weights: Kaiming-uniform for ReLU (the reference's, ~2.4x
+    # PyTorch's default bound) or PyTorch's default Linear initialisation
+    disc_init: Literal["kaiming_uniform", "default"]
+
+
+REFERENCE_LOSS = LossSettings("batch_sum", "reference", "fresh", "attached", "kaiming_uniform")
+CLEAN_LOSS = LossSettings("per_sample_mean", "intended", "decoder", "detached", "default")
 
 
 @dataclass(frozen=True)
 class Protocol:
     name: str
     front_end: FrontEnd  # frame_max_mel: each frame / its max (erases amplitude); log_mel: dB, global scale
-    reduction: Reduction  # reconstruction error: summed over the batch, or per-sample ELBO
+    loss: LossSettings
     latents: Latents  # what the metrics score: sampled z of all clips, or held-out means
     reference_time_axis: bool  # the reference's t = linspace(0, duration, samples): 16000/15999 Hz scale
+    # train / held-out clips: sklearn's train_test_split(random_state=seed) as the reference
+    # calls it, or the archive's numpy permutation (both random, not stratified)
+    split: SplitMethod
 
 
-PAPER = Protocol("paper", "frame_max_mel", "batch_sum", "sampled_all_clips", reference_time_axis=True)
-CORRECTED = Protocol(
-    "corrected", "log_mel", "per_sample_mean", "posterior_means_held_out", reference_time_axis=False
-)
+PAPER = Protocol("paper", "frame_max_mel", REFERENCE_LOSS, "sampled_all_clips", True, "sklearn_shuffle")
+CORRECTED = Protocol("corrected", "log_mel", CLEAN_LOSS, "posterior_means_held_out", False, "permutation")
 PROTOCOLS = {protocol.name: protocol for protocol in (PAPER, CORRECTED)}

@@ -128,13 +128,16 @@ class VAEModule(L.LightningModule):
                 )
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        # Both gradients before either step, as the reference does: where the auxiliary
+        # loss reaches the backbone (FactorVAE, disc_input "attached") its gradient adds to
+        # the backbone's; where it does not, the order changes nothing.
         optimizers[0].zero_grad()
-        self.manual_backward(losses["loss"])
-        optimizers[0].step()
+        self.manual_backward(losses["loss"], retain_graph="aux_loss" in losses)
         if "aux_loss" in losses:
-            optimizers[1].zero_grad()
+            optimizers[1].zero_grad()  # the discriminator learns from its own loss only
             self.manual_backward(losses["aux_loss"])
-            optimizers[1].step()
+        for optimizer in optimizers:
+            optimizer.step()
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in losses.items()},
             on_step=False,
@@ -220,7 +223,7 @@ def train(
     device = resolve_device(config.device)
     rows = torch.from_numpy(np.ascontiguousarray(features[train_rows])).to(device)
     batch_size, epochs = config.batch_size, config.epochs
-    losses = build_objective(objective, config.latent_dim, len(train_rows), config.reduction)
+    losses = build_objective(objective, config.latent_dim, len(train_rows), config.loss)
     channels_last = config.channels_last and device == "cpu"
     check_precision(config.precision, device)
     network = backbone(config.latent_dim)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from synaudio.protocol import Reduction
+from synaudio.protocol import LossSettings
 
 BackboneFactory = Callable[[int], nn.Module]  # latent_dim -> a module with .encoder / .decoder
 
@@ -23,7 +23,7 @@ class TrainingConfig:
     lr: float  # Adam, betas (0.9, 0.999), no scheduler
     batch_size: int
     epochs: int
-    reduction: Reduction  # the protocol's reconstruction-error reduction
+    loss: LossSettings  # the protocol's loss settings (reduction and the reference's quirks)
     device: str  # auto | cpu | cuda
     threads: int
     channels_last: bool

@@ -112,13 +112,16 @@ def _dci_scores(importance: np.ndarray, ubisoft: bool) -> tuple[float, float]:
     per_code_total = importance.sum(axis=1)
     safe = np.where(per_code_total[:, None] > 0, per_code_total[:, None], 1.0)
     disentanglement = np.where(per_code_total > 0, 1.0 - _entropy_rows(importance / safe, n_factors), 0.0)
+    weight = per_code_total.copy()
     if ubisoft:
-        # The companion code stops at the first code with zero importance, leaving every
-        # later code's disentanglement at 0: reproduced here on purpose.
+        # The companion code stops at the first code with zero importance: every later
+        # code keeps disentanglement 0 and weight 0 (its loop never reaches them), so the
+        # codes before the dead one alone make D. Reproduced here on purpose.
         dead = np.nonzero(per_code_total == 0)[0]
         if dead.size:
             disentanglement[dead[0] :] = 0.0
-    share = per_code_total / per_code_total.sum() if per_code_total.sum() > 0 else per_code_total * 0
+            weight[dead[0] :] = 0.0
+    share = weight / weight.sum() if weight.sum() > 0 else weight * 0
     per_factor_total = importance.sum(axis=0)
     uniform = np.full_like(importance.T, 1.0 / n_codes)
     p = np.where(

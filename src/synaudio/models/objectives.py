@@ -7,6 +7,9 @@ Reconstruction scaling follows the protocol's `reduction` (SYNTONE.md section 3)
   reference's quirk);
 * ``per_sample_mean`` (corrected protocol): the per-sample ELBO - squared error summed
   over pixels, averaged over the batch, like the KL-type terms.
+
+The other `LossSettings` switches replicate the reference code's quirks under the paper
+protocol (synaudio.protocol documents each); the corrected protocol turns them off.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch.nn import functional as F
 
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.specs import BetaTCVAESpec, FactorVAESpec, ObjectiveSpec, VAESpec
-from synaudio.protocol import Reduction
+from synaudio.protocol import LossSettings, Reduction
 
 OBJECTIVES: dict[str, type[Objective]] = {}
 LOG_2PI = math.log(2 * math.pi)
@@ -48,9 +51,16 @@ class Objective(nn.Module):
 
     name: ClassVar[str]
 
-    def __init__(self, spec: ObjectiveSpec, latent_dim: int, train_size: int, reduction: Reduction) -> None:
+    def __init__(self, spec: ObjectiveSpec, latent_dim: int, train_size: int, settings: LossSettings) -> None:
         super().__init__()
-        self.spec, self.latent_dim, self.train_size, self.reduction = spec, latent_dim, train_size, reduction
+        self.spec, self.latent_dim, self.train_size, self.settings = spec, latent_dim, train_size, settings
+        self.reduction = settings.reduction
+
+    def tc_sample(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The z a TC estimate sees: the decoder's sample, or a fresh draw from q(z|x)."""
+        if self.settings.tc_sample == "decoder":
+            return out["z"]
+        return out["mean"] + torch.randn_like(out["mean"]) * torch.exp(0.5 * out["log_var"])
 
     def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -88,28 +98,35 @@ class FactorVAE(Objective):
     name = "factor_vae"
     spec: FactorVAESpec
 
-    def __init__(self, spec: FactorVAESpec, latent_dim: int, train_size: int, reduction: Reduction) -> None:
-        super().__init__(spec, latent_dim, train_size, reduction)
+    def __init__(self, spec: FactorVAESpec, latent_dim: int, train_size: int, settings: LossSettings) -> None:
+        super().__init__(spec, latent_dim, train_size, settings)
         layers: list[nn.Module] = []
         width = latent_dim
         for _ in range(spec.disc_layers):
             layers += [nn.Linear(width, spec.disc_hidden), nn.LeakyReLU(0.2)]
             width = spec.disc_hidden
         self.discriminator = nn.Sequential(*layers, nn.Linear(width, 2))
+        if settings.disc_init == "kaiming_uniform":  # weights only; biases keep PyTorch's default
+            for layer in self.discriminator:
+                if isinstance(layer, nn.Linear):
+                    nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
 
     def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
         half = x.shape[0] // 2
         out = backbone(x[:half])
         reconstruction = reconstruction_error(x[:half], out["reconstruction"], self.reduction)
         kl = kl_per_dimension(out["mean"], out["log_var"]).sum(1).mean()
-        logits = self.discriminator(out["z"])
+        z = self.tc_sample(out)
+        logits = self.discriminator(z)
         tc = (logits[:, 0] - logits[:, 1]).mean()
         with torch.no_grad():
             mean, log_var = backbone.encoder(x[half : 2 * half])
             z_other = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         real = torch.zeros(half, dtype=torch.long, device=x.device)
+        # attached: the reference reuses the TC logits, so this loss reaches the encoder
+        real_logits = logits if self.settings.disc_input == "attached" else self.discriminator(z.detach())
         aux = 0.5 * (
-            F.cross_entropy(self.discriminator(out["z"].detach()), real)
+            F.cross_entropy(real_logits, real)
             + F.cross_entropy(self.discriminator(_permute_dimensions(z_other)), 1 - real)
         )
         return {
@@ -143,6 +160,22 @@ def stratified_log_weights(batch: int, dataset_size: int, device: torch.device) 
     return weights.log()
 
 
+def reference_stratified_log_weights(batch: int, dataset_size: int, device: torch.device) -> torch.Tensor:
+    """log w_ij as the reference code builds them: it fills every (batch)-th entry of the
+    flattened matrix, meaning the diagonal, but that stride lands in column 0 (1/N) and,
+    offset by one, column 1 (the stratum weight); every other pair, the sample itself
+    included, keeps 1/M."""
+    m = batch - 1
+    weights = torch.full((batch, batch), 1.0 / m, device=device)
+    weights[:, 0] = 1.0 / dataset_size
+    weights[:, 1] = (dataset_size - m) / (dataset_size * m)
+    weights[m - 1, 0] = (dataset_size - m) / (dataset_size * m)
+    return weights.log()
+
+
+STRATIFIED_WEIGHTS = {"intended": stratified_log_weights, "reference": reference_stratified_log_weights}
+
+
 @register
 class BetaTCVAE(Objective):
     """Reconstruction + alpha * index-code MI + beta * TC + gamma * dimension-wise KL."""
@@ -152,10 +185,10 @@ class BetaTCVAE(Objective):
 
     def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
         out = backbone(x)
-        z, mean, log_var = out["z"], out["mean"], out["log_var"]
+        z, mean, log_var = self.tc_sample(out), out["mean"], out["log_var"]
         reconstruction = reconstruction_error(x, out["reconstruction"], self.reduction)
         pairwise = _log_normal(z[:, None, :], mean[None, :, :], log_var[None, :, :])  # (i, j, D)
-        log_w = stratified_log_weights(x.shape[0], self.train_size, x.device)
+        log_w = STRATIFIED_WEIGHTS[self.settings.mss_weights](x.shape[0], self.train_size, x.device)
         log_qz = torch.logsumexp(pairwise.sum(2) + log_w, dim=1)
         log_prod_qz = torch.logsumexp(pairwise + log_w[:, :, None], dim=1).sum(1)
         log_qz_given_x = _log_normal(z, mean, log_var).sum(1)
@@ -173,8 +206,10 @@ class BetaTCVAE(Objective):
         }
 
 
-def build_objective(spec: ObjectiveSpec, latent_dim: int, train_size: int, reduction: Reduction) -> Objective:
+def build_objective(
+    spec: ObjectiveSpec, latent_dim: int, train_size: int, settings: LossSettings
+) -> Objective:
     name = spec.objective  # type: ignore[attr-defined]
     if name not in OBJECTIVES:
         raise KeyError(f"objective {name!r} has settings but no implementation in synaudio.models.objectives")
-    return OBJECTIVES[name](spec, latent_dim, train_size, reduction)
+    return OBJECTIVES[name](spec, latent_dim, train_size, settings)

@@ -25,7 +25,7 @@ def config(params: Params, version: str) -> TrainingConfig:
         lr=shared.lr,
         batch_size=bench.batch_size,
         epochs=bench.epochs[version],
-        reduction=PROTOCOL.reduction,
+        loss=PROTOCOL.loss,
         device=shared.device,
         threads=shared.threads,
         channels_last=shared.channels_last,

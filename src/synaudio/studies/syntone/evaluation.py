@@ -38,10 +38,11 @@ def _factor_names(key: str) -> str:
 
 
 def _mean_std(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample std (ddof=1, as the reference's pandas aggregation) over repeated
+    evaluations of one checkpoint; one evaluation has no spread (std 0)."""
     frame = pd.DataFrame(runs)
-    return {
-        name: {"mean": float(frame[name].mean()), "std": float(frame[name].std(ddof=0))} for name in frame
-    }
+    spread = frame.std(ddof=1) if len(frame) > 1 else frame.iloc[0] * 0.0
+    return {name: {"mean": float(frame[name].mean()), "std": float(spread[name])} for name in frame}
 
 
 def evaluate_model(

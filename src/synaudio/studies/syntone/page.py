@@ -32,19 +32,18 @@ def _rows(table: pd.DataFrame, items: list[Any], labels: dict[str, str]) -> list
     for item in items:  # sorted by seed: the first one is the lowest
         first.setdefault((item.protocol, item.model), _anchor(item.protocol, item.model, item.seed))
     rows = []
-    for record in table.to_dict("records"):
-        seeds = record.get("corrected_seeds")
+    for row in table.itertuples():
+        position = getattr(row, "published_vs_seeds", None)
         rows.append({
-            "model": record["model"],
-            "metric": labels.get(record["metric"], record["metric"]),
-            "better": tables.ARROWS[record["better"]],
-            "published": _cell(record.get("published_mean"), record.get("published_std")),
-            "paper": _cell(record.get("paper_mean"), record.get("paper_std")),
-            "corrected": _cell(record.get("corrected_mean"), record.get("corrected_std"))
-            if seeds != 1 else f"{record['corrected_mean']:.3f}",  # one seed: no spread to show
-            "seeds": "" if seeds is None or math.isnan(seeds) else int(seeds),
-            "paper_anchor": first.get(("paper", record["model"]), ""),
-            "corrected_anchor": first.get(("corrected", record["model"]), ""),
+            "model": row.model,
+            "metric": labels.get(row.metric, row.metric),
+            "better": tables.ARROWS[row.better],
+            "published": _cell(row.published_mean, row.published_std),
+            "paper": tables.across_seeds(row, "paper").replace("+-", "±"),
+            "position": "" if position is None or pd.isna(position) else position,
+            "corrected": tables.across_seeds(row, "corrected").replace("+-", "±"),
+            "paper_anchor": first.get(("paper", row.model), ""),
+            "corrected_anchor": first.get(("corrected", row.model), ""),
         })  # fmt: skip
     return rows
 

@@ -26,7 +26,7 @@ def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
         lr=shared.lr,
         batch_size=params.batch_size(model),
         epochs=epochs(params, model, protocol),
-        reduction=protocol.reduction,
+        loss=protocol.loss,
         device=shared.device,
         threads=shared.threads,
         channels_last=shared.channels_last,

@@ -2,8 +2,9 @@
 
 Reads the evaluation JSON files that params.yaml declares (one per model, protocol and
 seed of its grid; `evaluation_files`), nothing else in their folders; the corrected
-column is mean +- std across seeds, the paper column mean +- std over the paper
-protocol's re-evaluations of one checkpoint (as the published table did). The report and
+and paper columns are mean +- std (ddof=1) across seeds with their range; the published
+value (mean +- std over 10 re-evaluations of one checkpoint) is placed inside, above or
+below the range of our paper-protocol seeds. The report and
 the README show it with the scale and evaluation settings stated under it (`report_markdown`).
 """
 
@@ -56,19 +57,36 @@ def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
             row: dict[str, Any] = {"model": model, "metric": metric, "better": better(metric)}
             published = PUBLISHED.get(model, {}).get(metric)
             row["published_mean"], row["published_std"] = published if published else (None, None)
-            if paper and metric in paper[0]["metrics"]:
-                row["paper_mean"] = paper[0]["metrics"][metric]["mean"]
-                row["paper_std"] = paper[0]["metrics"][metric]["std"]
-            elif paper and metric in HELD_OUT:
-                row["paper_mean"], row["paper_std"] = float(paper[0]["held_out"][metric]), 0.0
-            values = [_value(e, metric) for e in corrected]
-            values = [v for v in values if v is not None]
-            if values:
-                series = pd.Series(values)
-                row["corrected_mean"], row["corrected_std"] = float(series.mean()), float(series.std(ddof=0))
-                row["corrected_seeds"] = len(values)
+            row.update(_across_seeds("paper", [_value(e, metric) for e in paper]))
+            if paper and metric in paper[0]["metrics"]:  # the published +- is this spread
+                repeats = [e["metrics"][metric]["std"] for e in paper]
+                row["paper_repeat_std"] = float(pd.Series(repeats).mean())
+            row.update(_across_seeds("corrected", [_value(e, metric) for e in corrected]))
+            if published and "paper_min" in row:
+                row["published_vs_seeds"] = _position(published[0], row["paper_min"], row["paper_max"])
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _across_seeds(protocol: str, values: list[float | None]) -> dict[str, float]:
+    """Mean, sample std (ddof=1; 0 for one seed), range and count of one metric's per-seed values."""
+    present = pd.Series([v for v in values if v is not None], dtype=float)
+    if present.empty:
+        return {}
+    return {
+        f"{protocol}_mean": float(present.mean()),
+        f"{protocol}_std": float(present.std(ddof=1)) if len(present) > 1 else 0.0,
+        f"{protocol}_min": float(present.min()),
+        f"{protocol}_max": float(present.max()),
+        f"{protocol}_seeds": len(present),
+    }
+
+
+def _position(published: float, low: float, high: float) -> str:
+    """Where a published value falls against our seeds' values (rounded as published, 3 d.p.)."""
+    if round(low, 3) <= published <= round(high, 3):
+        return "inside"
+    return "above" if published > high else "below"
 
 
 def better(metric: str) -> str:
@@ -84,22 +102,31 @@ def _value(evaluation: dict[str, Any], metric: str) -> float | None:
 ARROWS = {"higher": "↑", "lower": "↓", "neither": "-"}
 
 
+def across_seeds(row: Any, protocol: str) -> str:
+    """ "mean +- std [min, max] (n seeds)"; the value alone for one seed."""
+    mean = getattr(row, f"{protocol}_mean", None)
+    if mean is None or pd.isna(mean):
+        return ""
+    seeds = int(getattr(row, f"{protocol}_seeds"))
+    if seeds == 1:
+        return f"{mean:.3f} (1 seed)"
+    low, high = getattr(row, f"{protocol}_min"), getattr(row, f"{protocol}_max")
+    return f"{fmt(mean, getattr(row, f'{protocol}_std'))} [{low:.3f}, {high:.3f}] ({seeds} seeds)"
+
+
 def markdown(table: pd.DataFrame) -> str:
     lines = [
-        "| model | metric | better | published | paper protocol (reproduced) | corrected protocol |",
-        "|---|---|---|---|---|---|",
+        "| model | metric | better | published | paper protocol (reproduced) | published vs our seeds "
+        "| corrected protocol |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
-        corrected = fmt(getattr(row, "corrected_mean", None), getattr(row, "corrected_std", None))
-        if corrected and int(row.corrected_seeds) == 1:  # one seed has no spread to show
-            corrected = f"{row.corrected_mean:.3f} (1 seed)"
-        elif corrected:
-            corrected += f" ({int(row.corrected_seeds)} seeds)"
         published = fmt(row.published_mean, row.published_std)
-        paper = fmt(getattr(row, "paper_mean", None), getattr(row, "paper_std", None))
-        lines.append(
-            f"| {row.model} | {row.metric} | {ARROWS[row.better]} | {published} | {paper} | {corrected} |"
-        )
+        position = getattr(row, "published_vs_seeds", None)
+        position = "" if position is None or pd.isna(position) else position
+        paper, corrected = across_seeds(row, "paper"), across_seeds(row, "corrected")
+        cells = (row.model, row.metric, ARROWS[row.better], published, paper, position, corrected)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -149,9 +176,11 @@ def report_markdown(table: pd.DataFrame, items: list[Any]) -> str:
         markdown(table)
         + "\n"
         + "↑ higher is better, ↓ lower is better. Published: the paper's table (mean +- std of 10 "
-        + "re-evaluations of one checkpoint). Reconstruction error: summed squared error per held-out "
+        + "re-evaluations of one checkpoint). Our columns: mean +- std (ddof=1) across seeds [lowest, "
+        + "highest seed]; each seed's value is the mean of its own re-evaluations under the paper "
+        + "protocol. Reconstruction error: summed squared error per held-out "
         + "clip in each protocol's own feature scale (not comparable across protocols).\n\n"
         + f"- **Paper protocol**: {scale(items, 'paper')}. Evaluation: {settings(items, 'paper')}.\n"
         + f"- **Corrected protocol**: {scale(items, 'corrected')}. "
-        + f"Evaluation: {settings(items, 'corrected')}; mean +- std across seeds (the value alone for one).\n"
+        + f"Evaluation: {settings(items, 'corrected')}.\n"
     )
