@@ -85,7 +85,7 @@ def test_reference_weights_move_the_mi_and_tc_estimates_by_nats() -> None:
 
 
 def test_fresh_tc_sample_ignores_the_decoders_z() -> None:
-    """"fresh" draws its own z from q(z|x): the decoder's sample does not enter the TC
+    """ "fresh" draws its own z from q(z|x): the decoder's sample does not enter the TC
     terms; "decoder" uses exactly that sample."""
     code, moved = _code(), _code()
     moved.out["z"] = moved.out["z"] + 5.0
@@ -118,7 +118,9 @@ def test_kaiming_discriminator_weights_are_about_2_4_times_the_default() -> None
     for settings in (REFERENCE_LOSS, CLEAN_LOSS):
         torch.manual_seed(0)
         objective = build_objective(spec, DIMS, TRAIN, settings)
-        spread[settings.disc_init] = float(objective.discriminator[2].weight.detach().abs().max())  # 1000 -> 1000
+        spread[settings.disc_init] = float(
+            objective.discriminator[2].weight.detach().abs().max()
+        )  # 1000 -> 1000
     bound = {"kaiming_uniform": math.sqrt(6 / 1000), "default": 1 / math.sqrt(1000)}
     for name, value in spread.items():
         assert value == pytest.approx(bound[name], rel=1e-3)

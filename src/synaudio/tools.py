@@ -121,10 +121,27 @@ def _doctor(args: argparse.Namespace) -> None:
     tools = [check() for study in STUDIES.values() for check in study.checks]  # e.g. SynSpeech's espeak-ng
     cuda = torch.cuda.is_available()
     print(
-        f"ok: python {platform.python_version()}, torch {torch.__version__}, torchaudio "
+        f"ok: python {platform.python_version()}{_lock_python(platform.python_version())}, "
+        f"torch {torch.__version__}, torchaudio "
         f"{torchaudio.__version__} (mel {shape[0]}x{shape[1]}), CUDA {'yes' if cuda else 'no'}, "
         + ", ".join(tools)
     )
+
+
+def _lock_python(running: str, lock: Path = Path("requirements.lock")) -> str:
+    """ " (lock: X)" - the Python the lock was resolved on, when it differs from this one
+    (e.g. Debian's 3.11.2 in a locally built image, the lock made on 3.11.7)."""
+    if not lock.is_file():
+        return ""
+    for line in lock.read_text().splitlines()[:5]:
+        if line.startswith("# Resolved on Python "):
+            resolved = line.removeprefix("# Resolved on Python ").strip()
+            if resolved == running:
+                return " (as the lock)"
+            same_minor = resolved.split(".")[:2] == running.split(".")[:2]
+            note = "same minor version, the pins apply" if same_minor else "other minor version: `make lock`"
+            return f" (the lock was resolved on {resolved}: {note})"
+    return ""
 
 
 def _metrics_arguments(parser: argparse.ArgumentParser) -> None:
