@@ -23,7 +23,8 @@ ARG UID=1000
 ARG GID=1000
 
 # HOME: a container run as another UID than the build's has no home directory, and the
-# caches of pip, DVC, MLflow and matplotlib need a writable one.
+# caches of pip, DVC, MLflow and matplotlib need a writable one; the install step leaves
+# nothing there (what the build wrote as root under /tmp/.config would be unreadable).
 ENV NVIDIA_VISIBLE_DEVICES=all \
     HOME=/tmp \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
@@ -55,6 +56,7 @@ RUN --mount=type=secret,id=pipconf --mount=type=secret,id=cacert \
  && if [ -f /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
  && make install \
  && rm -rf /var/lib/apt/lists/* \
+ && find /tmp -mindepth 1 -delete \
  && if [ "${UID}" != 0 ]; then \
       groupadd --gid "${GID}" synaudio \
       && useradd --uid "${UID}" --gid "${GID}" --create-home synaudio \

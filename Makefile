@@ -62,7 +62,10 @@ $(PKG_STAMP): | $(DEPS_STAMP)
 	touch $@
 
 data: install ## check data/ (SynSpeech's voice bank, in git) against data.dvc; rebuild it when missing
-	@if dvc status -q data.dvc 2>/dev/null; then echo "data: data/ matches the hash pinned in data.dvc"; else \
+	@status=0; dvc status -q data.dvc 2>/dev/null || status=$$?; \
+	if [ $$status -gt 1 ]; then echo "error: 'dvc status data.dvc' failed (exit $$status); run it to see why" >&2; \
+	  exit $$status; fi; \
+	if [ $$status = 0 ]; then echo "data: data/ matches the hash pinned in data.dvc"; else \
 	  echo "data: data/ is missing or differs from data.dvc; rebuilding it from params.yaml (synspeech.voicebank)"; \
 	  synaudio voicebank --out data; \
 	  dvc status -q data.dvc || { echo "error: the rebuilt data/ differs from the hash pinned in data.dvc" \

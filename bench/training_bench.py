@@ -13,7 +13,7 @@ measured peak, in one run.
 Targets (issue 20): step >= 70 % of the measured peak of its thread count; two concurrent
 trainings >= 90 % of a quiet one.
 
-    python bench/training_bench.py [--steps 30]
+    python bench/training_bench.py [--steps 60]
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ def _step(backbone, objective, optimizer, x: torch.Tensor) -> None:
     optimizer.step()
 
 
-def samples_per_second(steps: int, threads: int, channels_last: bool, per_item_features: bool) -> float:
+def samples_per_second(
+    steps: int, threads: int, channels_last: bool, per_item_features: bool, start_at: float | None = None
+) -> float:
+    """Training-step throughput after 3 warm-up steps; `start_at` (epoch seconds): wait
+    until then before timing, so that concurrent processes time the same window."""
     params, backbone, objective, optimizer = _setup(threads, channels_last)
     mel = mel_transform(params.features, 16_000)
     clips = torch.rand(BATCH, 16_000) * 2 - 1
@@ -62,6 +66,8 @@ def samples_per_second(steps: int, threads: int, channels_last: bool, per_item_f
     started = 0.0
     for step in range(steps + 3):
         if step == 3:
+            if start_at is not None:
+                time.sleep(max(0.0, start_at - time.time()))
             started = time.perf_counter()  # after warm-up
         if per_item_features:  # one clip at a time, as a map-style Dataset's __getitem__ would
             x = torch.stack([frame_max_normalise(mel(clip)) for clip in clips]).unsqueeze(1)
@@ -106,10 +112,12 @@ def peak_gflops(threads: int) -> dict[str, float]:
 
 
 def _concurrent(steps: int) -> list[float]:
-    """Two 1-thread trainings at once, each in its own process (as two DVC stages run)."""
+    """Two 1-thread trainings at once, each in its own process (as two DVC stages run),
+    timing the same window: both start it at one wall-clock instant after their start-up."""
+    start_at = time.time() + 15  # past both processes' imports and warm-up
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-        f"from training_bench import samples_per_second as s; print(s({steps}, 1, True, False))"
+        f"from training_bench import samples_per_second as s; print(s({steps}, 1, True, False, {start_at}))"
     )
     processes = [
         subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)
@@ -119,7 +127,7 @@ def _concurrent(steps: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     peaks = {threads: peak_gflops(threads) for threads in (1, 2)}
     per_sample = flops_per_sample()
