@@ -36,6 +36,7 @@ TINY: dict[str, Any] = {
         "models": ["vae", "factor_vae"],
         "batch_size": 8,
         "epochs": 2,
+        "paper_seeds": [0, 1],
         "corrected_seeds": [0, 1],
         "corrected_epochs": None,
     },  # as the paper protocol: 2 epochs

@@ -70,6 +70,7 @@ for path in $(grep -o -E '(file://)?/[^ ]+' "$pip_conf" | sed 's|^file://||'); d
   [[ " $mounts " == *" -v $dir:$dir:ro "* ]] || mounts="$mounts -v $dir:$dir:ro"
 done
 
+$engine image prune -f >/dev/null # earlier builds' layers: vfs stores every layer in full
 say "building the image through make docker-build (log: $work/build.log)"
 make -C "$clone" --no-print-directory docker-build ENGINE="$engine" IMAGE="$image" BASE="$base" \
   RUN_USER=1000:1000 PIP_CONF="$pip_conf" CA_BUNDLE="$ca_bundle" \
@@ -103,5 +104,5 @@ if grep "pip install" <<<"$second"; then
   echo "error: a second run with an unchanged lock installed dependencies" >&2
   exit 1
 fi
-say "second run, make install: $(tail -1 <<<"$second")"
+say "second run with the same lock: make install ran no install command"
 say "passed: image built, make quick green inside it with --network none, no install at run time"

@@ -19,9 +19,8 @@ from tests.conftest import BIN, REPO, TINY, copy_project, dvc, full_params_yaml,
 DATASET_STAGES = ("syntone@paper", "syntone@corrected")
 PIPELINE = (
     *DATASET_STAGES, "features@paper", "features@corrected",
-    "train_paper@vae-0", "train_paper@factor_vae-0", "evaluate_paper@vae-0", "evaluate_paper@factor_vae-0",
-    *(f"{stage}@{model}-{seed}" for stage in ("train_corrected", "evaluate_corrected")
-      for model in ("vae", "factor_vae") for seed in (0, 1)),
+    *(f"{stage}_{protocol}@{model}-{seed}" for stage in ("train", "evaluate")
+      for protocol in ("paper", "corrected") for model in ("vae", "factor_vae") for seed in (0, 1)),
     "aggregate", "report", *(f"{stage}@{v}" for stage in ("synspeech", "synspeech_checks")
                              for v in ("small", "medium", "large")),
     *(f"{stage}@{v}" for stage in ("speech_features", "speech_baseline") for v in ("small", "medium")),
@@ -66,7 +65,9 @@ def test_aggregate_table_has_every_model_and_both_protocols(reproduced: Path) ->
     assert sorted(mig.index) == ["factor_vae", "vae"]
     assert mig.loc["vae", "published_mean"] == 0.280
     assert mig[["paper_mean", "corrected_mean"]].notna().all().all()
-    assert (mig.corrected_seeds == 2).all()
+    assert (mig.corrected_seeds == 2).all() and (mig.paper_seeds == 2).all()
+    assert mig.published_vs_seeds.notna().all()
+    assert set(mig.published_vs_seeds) <= {"inside", "above", "below"}
     markdown = (reproduced / "artifacts" / "syntone" / "results.md").read_text()
     assert markdown.startswith("| model | metric | better | published |") and "(2 seeds)" in markdown
 
@@ -78,7 +79,8 @@ def test_a_param_change_reruns_only_what_depends_on_it(reproduced: Path, trackin
     ran = sorted(
         line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage")
     )
-    assert ran == ["aggregate", "evaluate_paper@factor_vae-0", "evaluate_paper@vae-0", "report"]
+    evaluations = [f"evaluate_paper@{model}-{seed}" for model in ("factor_vae", "vae") for seed in (0, 1)]
+    assert ran == ["aggregate", *evaluations, "report"]
     table = json.loads(dvc(reproduced, "exp", "show", "--json", tracking_uri=tracking_uri).stdout)
     experiments = [exp for baseline in table for exp in (baseline.get("experiments") or [])]
     assert len(experiments) == 1

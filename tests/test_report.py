@@ -117,7 +117,7 @@ def test_the_pipeline_report_shows_every_run_and_fills_the_readme(
     seen = _check_page(page, tmp_path / "tiny.png")
     assert {row[0] for row in seen["rows"]} == set(TINY["training"]["models"])
     html = page.read_text()
-    assert html.count('<tr id="run-') == 2 + 4  # paper: 2 models x 1 seed; corrected: 2 x 2
+    assert html.count('<tr id="run-') == 4 + 4  # paper and corrected: 2 models x 2 seeds each
     for summary in (reproduced / "artifacts" / "syntone").glob("*/models/*/seed*/training.json"):
         origin = json.loads(summary.read_text())["provenance"]  # the report shows what training recorded
         assert origin["mlflow_run_id"] in html and origin["git_commit"][:10] in html
