@@ -437,3 +437,13 @@ def test_explicitness_solves_the_same_regressions_as_scikit_learn() -> None:
         assert aucs[value] == pytest.approx(
             roc_auc_score(row[900:], model.decision_function(x[900:])), abs=1e-12
         )
+
+
+def test_the_forest_probe_reads_what_the_linear_probe_cannot() -> None:
+    """A factor that is a non-monotone function of the code (f = c^2): the linear probe
+    sees nothing (R^2 ~ 0), the forest probe nearly all of it."""
+    code = np.random.default_rng(0).uniform(-1, 1, (4000, 1))
+    factor = code**2
+    linear = metrics.linear_probe(factor, code, factor_kinds=["continuous"])["probe/factor0"]
+    forest = metrics.forest_probe(factor, code, factor_kinds=["continuous"])["probe_forest/factor0"]
+    assert linear < 0.02 and forest > 0.98

@@ -24,7 +24,15 @@ from synaudio.metrics.information import (
     tables_for,
 )
 from synaudio.metrics.inputs import CONVENTIONS, Convention, resolve_bins
-from synaudio.metrics.predictors import ESTIMATORS, Estimator, dci, explicitness, linear_probe, sap
+from synaudio.metrics.predictors import (
+    ESTIMATORS,
+    Estimator,
+    dci,
+    explicitness,
+    forest_probe,
+    linear_probe,
+    sap,
+)
 
 ALL_METRICS = (*INFORMATION_NAMES, "sap", "dci", "explicitness", "probe")
 PAPER_METRICS = ("mig", "sap", "dcimig", "jemmig", "modularity")  # the SynTone paper's table
@@ -120,6 +128,7 @@ __all__ = [
     "dcimig",
     "evaluate",
     "explicitness",
+    "forest_probe",
     "jemmig",
     "linear_probe",
     "mig",

@@ -1,4 +1,4 @@
-"""Predictor-based metrics: SAP, DCI, explicitness and linear probes (METRICS.md).
+"""Predictor-based metrics: SAP, DCI, explicitness, linear and forest probes (METRICS.md).
 
 Under `standard` every predictor is fit on a seeded training split and scored on the
 held-out rest; under `ubisoft` it is fit and scored on all rows, as the metrics
@@ -287,16 +287,44 @@ def linear_probe(
 ) -> dict[str, float]:
     """Held-out accuracy of a logistic regression (categorical factors) or R^2 of a ridge
     regression (continuous factors) from all codes (standardised) to each factor."""
+    return _probe("linear", factors, codes, factor_kinds, test_fraction, seed)
+
+
+def forest_probe(
+    factors: object,
+    codes: object,
+    *,
+    factor_kinds: Sequence[str] | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The nonlinear probe beside the linear one: held-out accuracy / R^2 of the small
+    random forest DCI uses, same split. What a forest reads and a linear probe does not is
+    information the code holds in a curved or tangled form."""
+    return _probe("forest", factors, codes, factor_kinds, test_fraction, seed)
+
+
+def _probe(
+    kind_of_probe: Literal["linear", "forest"],
+    factors: object,
+    codes: object,
+    factor_kinds: Sequence[str] | None,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, float]:
     factors, codes = check_inputs(factors, codes, min_codes=1)  # a probe can read one feature
     kinds = resolve_kinds(factor_kinds, factors.shape[1], "standard")
     train, test = train_test_split_rows(len(codes), test_fraction, seed)
     x = StandardScaler().fit(codes[train]).transform(codes)
+    prefix = "probe" if kind_of_probe == "linear" else "probe_forest"
     scores = {}
     for j, kind in enumerate(kinds):
-        if kind == "categorical":
-            model = LogisticRegression(max_iter=1000).fit(x[train], factors[train, j])
-            scores[f"probe/factor{j}"] = float(np.mean(model.predict(x[test]) == factors[test, j]))
+        if kind_of_probe == "forest":
+            model = _forest(kind, seed)
         else:
-            model = Ridge(alpha=1.0).fit(x[train], factors[train, j])
-            scores[f"probe/factor{j}"] = float(r2_score(factors[test, j], model.predict(x[test])))
+            model = LogisticRegression(max_iter=1000) if kind == "categorical" else Ridge(alpha=1.0)
+        prediction = model.fit(x[train], factors[train, j]).predict(x[test])
+        truth = factors[test, j]
+        score = np.mean(prediction == truth) if kind == "categorical" else r2_score(truth, prediction)
+        scores[f"{prefix}/factor{j}"] = float(score)
     return scores

@@ -6,7 +6,7 @@
   table's "10 runs" were.
 * ``corrected`` (``posterior_means_held_out``): posterior means of the held-out clips,
   arguments in the right order, waveform categorical, frequency and amplitude binned,
-  plus DCI and linear probes.
+  plus DCI, linear probes (also of log frequency and dB amplitude) and forest probes.
 
 Both also report the held-out reconstruction error, KL per dimension and active units
 (synaudio.inference).
@@ -28,6 +28,7 @@ from synaudio.protocol import Protocol
 FACTOR_COLUMNS = ("waveform_idx", "frequency_hz", "amplitude")  # the order the paper passed
 FACTOR_NAMES = ("waveform", "frequency", "amplitude")
 FACTOR_KINDS = ("categorical", "continuous", "continuous")
+PERCEPTUAL_NAMES = ("waveform", "log_frequency", "amplitude_db")  # the forest probe's targets
 
 
 def _factor_names(key: str) -> str:
@@ -35,6 +36,18 @@ def _factor_names(key: str) -> str:
     for index, name in enumerate(FACTOR_NAMES):
         key = key.replace(f"factor{index}", name)
     return key
+
+
+def _perceptual_probes(truth: np.ndarray, codes: np.ndarray, seed: int) -> dict[str, float]:
+    """Probes of the factors on the scales hearing uses - frequency in log Hz, amplitude in
+    dB (linear), and every factor by the forest probe: a code can hold pitch on a log
+    axis, which a linear probe of Hz undervalues."""
+    perceptual = np.column_stack([truth[:, 0], np.log(truth[:, 1]), 20 * np.log10(truth[:, 2])])
+    linear = metrics.linear_probe(perceptual[:, 1:], codes, factor_kinds=FACTOR_KINDS[1:], seed=seed)
+    forest = metrics.forest_probe(perceptual, codes, factor_kinds=FACTOR_KINDS, seed=seed)
+    names = {"probe/factor0": "probe/log_frequency", "probe/factor1": "probe/amplitude_db"}
+    forest_names = {f"probe_forest/factor{j}": f"probe_forest/{n}" for j, n in enumerate(PERCEPTUAL_NAMES)}
+    return {**{names[k]: v for k, v in linear.items()}, **{forest_names[k]: v for k, v in forest.items()}}
 
 
 def _mean_std(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -78,8 +91,16 @@ def evaluate_model(
             dci_estimator=settings.dci_estimator,
             seed=seed,
         )
-        scores = {_factor_names(key): {"mean": value, "std": 0.0} for key, value in result["metrics"].items()}
-        evaluated = {**result["settings"], "latents": "posterior means, held-out clips"}
+        probed = _perceptual_probes(truth[test_rows], mean, seed)
+        scores = {
+            _factor_names(key): {"mean": value, "std": 0.0}
+            for key, value in {**result["metrics"], **probed}.items()
+        }
+        evaluated = {
+            **result["settings"],
+            "latents": "posterior means, held-out clips",
+            "probes": "linear (logistic / ridge) and forest, on waveform, Hz, log Hz, amplitude and dB",
+        }
     return {
         "protocol": protocol.name,
         "factors": list(FACTOR_COLUMNS),

@@ -40,7 +40,11 @@ LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "m
           "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
           "dci_informativeness": "DCI informativeness", "explicitness": "explicitness",
           "probe/waveform": "probe: waveform (accuracy)", "probe/frequency": "probe: frequency (R²)",
-          "probe/amplitude": "probe: amplitude (R²)"}  # fmt: skip
+          "probe/amplitude": "probe: amplitude (R²)", "probe/log_frequency": "probe: log frequency (R²)",
+          "probe/amplitude_db": "probe: amplitude in dB (R²)",
+          "probe_forest/waveform": "forest probe: waveform (accuracy)",
+          "probe_forest/log_frequency": "forest probe: log frequency (R²)",
+          "probe_forest/amplitude_db": "forest probe: amplitude in dB (R²)"}  # fmt: skip
 
 
 @dataclass

@@ -32,7 +32,9 @@ PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
 }  # fmt: skip
 PAPER_METRICS = ("mig", "sap", "dcimig", "jemmig", "modularity")
 CORRECTED_EXTRA = ("dci_disentanglement", "dci_completeness", "dci_informativeness", "explicitness",
-                   "probe/waveform", "probe/frequency", "probe/amplitude")  # fmt: skip
+                   "probe/waveform", "probe/frequency", "probe/log_frequency", "probe/amplitude",
+                   "probe/amplitude_db", "probe_forest/waveform", "probe_forest/log_frequency",
+                   "probe_forest/amplitude_db")  # fmt: skip
 HELD_OUT = ("reconstruction_error", "active_dimensions", "active_units")
 # Which way is better: every metric here is built so that higher is better (JEMMIG
 # included - the reference README bolded its lowest, wrongly); reconstruction error is
