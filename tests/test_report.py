@@ -130,7 +130,7 @@ def test_the_pipeline_report_shows_every_run_and_fills_the_readme(
         frame = pd.read_csv(reproduced / "reports" / "syntone" / "plots" / "training" / f"{curve}.csv")
         assert frame["epoch"].tolist() == [1, 2] and frame["loss"].notna().all()
     plots = json.loads(dvc(reproduced, "plots", "show", "--json", tracking_uri=tracking_uri).stdout)["data"]
-    assert len([name for name in plots if "/plots/training/" in name]) == 6
+    assert len([name for name in plots if "/plots/training/" in name]) == 8  # 2 models x 2 seeds x 2
     probes = plots["reports/syntone/plots/probes.csv"][0]["content"]["data"]["values"]
     assert {row["probe"] for row in probes} == {f"{m} / {f}" for m in ("vae", "factor_vae") for f in FACTORS}
 
