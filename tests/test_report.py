@@ -25,7 +25,7 @@ from tests.conftest import REPO, TINY, dvc
 
 BEGIN, END = MARKERS
 
-FACTORS = ("waveform", "frequency", "amplitude")
+LINEAR_PROBES = ("waveform", "frequency", "log_frequency", "amplitude", "amplitude_db")
 PAGE_LIMIT = 15_000_000  # bytes: HTML + figures + audio
 
 
@@ -132,7 +132,7 @@ def test_the_pipeline_report_shows_every_run_and_fills_the_readme(
     plots = json.loads(dvc(reproduced, "plots", "show", "--json", tracking_uri=tracking_uri).stdout)["data"]
     assert len([name for name in plots if "/plots/training/" in name]) == 8  # 2 models x 2 seeds x 2
     probes = plots["reports/syntone/plots/probes.csv"][0]["content"]["data"]["values"]
-    assert {row["probe"] for row in probes} == {f"{m} / {f}" for m in ("vae", "factor_vae") for f in FACTORS}
+    assert {row["probe"] for row in probes} == {f"{m} / {f}" for m in ("vae", "factor_vae") for f in LINEAR_PROBES}
 
 
 def test_a_failed_report_keeps_the_previous_one(reproduced: Path, tmp_path: Path, cli) -> None:
