@@ -132,7 +132,8 @@ def test_the_pipeline_report_shows_every_run_and_fills_the_readme(
     plots = json.loads(dvc(reproduced, "plots", "show", "--json", tracking_uri=tracking_uri).stdout)["data"]
     assert len([name for name in plots if "/plots/training/" in name]) == 8  # 2 models x 2 seeds x 2
     probes = plots["reports/syntone/plots/probes.csv"][0]["content"]["data"]["values"]
-    assert {row["probe"] for row in probes} == {f"{m} / {f}" for m in ("vae", "factor_vae") for f in LINEAR_PROBES}
+    expected = {f"{m} / {f}" for m in ("vae", "factor_vae") for f in LINEAR_PROBES}
+    assert {row["probe"] for row in probes} == expected
 
 
 def test_a_failed_report_keeps_the_previous_one(reproduced: Path, tmp_path: Path, cli) -> None:
