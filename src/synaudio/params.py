@@ -130,7 +130,7 @@ class Training(_Section):
     lr: float = Field(default=1e-3, gt=0)
     batch_size: int = Field(default=64, ge=2)
     epochs: int = Field(default=20, ge=1)
-    paper_seeds: Seeds = Field(default_factory=lambda: [0])
+    paper_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
     corrected_seeds: Seeds = Field(default_factory=lambda: [0])  # full scale: 0-4
     corrected_epochs: int | None = Field(default=10, ge=1)  # None: as the paper protocol (full scale)
     device: Literal["auto", "cpu", "cuda"] = "auto"
