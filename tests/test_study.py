@@ -109,7 +109,7 @@ def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Pa
         params = validate(TINY)
         training.train(
             recipe.config(params, "vae", CORRECTED), params.models["vae"], recipe.backbone(), broken,
-            split["train"], tmp_path / "m", tmp_path / "c", seed=0, labels={"model": "vae"},
+            split["train"], split["test"], tmp_path / "m", tmp_path / "c", seed=0, labels={"model": "vae"},
         )  # fmt: skip
     assert not (tmp_path / "m").exists()
 
@@ -119,7 +119,8 @@ def _train_tiny(tiny_study: dict[str, Path], out: Path, precision: str) -> bytes
     params = validate({**TINY, "training": {**TINY["training"], "precision": precision}})
     training.train(
         recipe.config(params, "vae", CORRECTED), params.models["vae"], recipe.backbone(), feats,
-        split["train"], out, out.with_name(out.name + "-ckpt"), seed=0, labels={"model": "vae"},
+        split["train"], split["test"], out, out.with_name(out.name + "-ckpt"), seed=0,
+        labels={"model": "vae"},
     )  # fmt: skip
     return (out / "model.pt").read_bytes()
 

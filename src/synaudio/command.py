@@ -220,7 +220,7 @@ def train_model(
             args.dataset, {"features": manifest}, manifest["dataset_digest"], dataset, "training"
         )
         summary = training.train(
-            config, objective, backbone, rows, split["train"], args.out, args.checkpoints,
+            config, objective, backbone, rows, split["train"], split["test"], args.out, args.checkpoints,
             seed=args.seed, labels=labels, run=stage.run,
             data_digest=manifest["sha256"], provenance=stage.provenance(),
         )  # fmt: skip

@@ -131,7 +131,7 @@ class Training(_Section):
     batch_size: int = Field(default=64, ge=2)
     epochs: int = Field(default=20, ge=1)
     paper_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
-    corrected_seeds: Seeds = Field(default_factory=lambda: [0])  # full scale: 0-4
+    corrected_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     corrected_epochs: int | None = Field(default=10, ge=1)  # None: as the paper protocol (full scale)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=1, ge=1)
@@ -139,6 +139,15 @@ class Training(_Section):
     # Lightning's precision: 32-true (the committed results), bf16-mixed (CPU or GPU) or
     # 16-mixed (CUDA only); mixed precision changes the numbers - a switch, off by default.
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+
+
+class Ladder(_Section):
+    """The ablation ladder (synaudio.protocol.LADDER): the models and seeds whose rungs are
+    run. Rungs 1 and 4 reuse the paper and corrected checkpoints of these seeds; rungs 2
+    and 3 train one model per rung, model and seed."""
+
+    models: list[str] = Field(default_factory=lambda: ["vae"], min_length=1)
+    seeds: Seeds = Field(default_factory=lambda: [0])
 
 
 class Evaluation(_Section):
@@ -281,6 +290,7 @@ class Params(_Section):
     split: Split = Split()
     models: dict[str, AnySpec] = Field(default_factory=_default_models)
     training: Training = Training()
+    ladder: Ladder = Ladder()
     evaluation: Evaluation = Evaluation()
     report: Report = Report()
     synspeech: SynSpeech = SynSpeech()
@@ -294,6 +304,7 @@ class Params(_Section):
             unknown = [name for name in names if name not in self.models]
             if unknown:
                 raise _invalid(field, f"{unknown} have no block under models: ({sorted(self.models)})")
+        self._ladder_on_trained_models()
         unknown = [v for v in self.speech.versions if v not in self.synspeech.versions]
         if unknown:
             raise _invalid(
@@ -318,6 +329,21 @@ class Params(_Section):
                 key = f"models.{name}.batch_size" if self.models[name].batch_size else "training.batch_size"
                 raise _invalid(key, f"batch of {batch} exceeds the {train_clips} training clips")
         return self
+
+    def _ladder_on_trained_models(self) -> None:
+        """The ladder's end rungs are the paper and corrected checkpoints: they must be trained."""
+        unknown = [m for m in self.ladder.models if m not in self.training.models]
+        if unknown:
+            raise _invalid(
+                "ladder.models", f"{unknown} are not under training.models ({self.training.models})"
+            )
+        both = set(self.training.paper_seeds) & set(self.training.corrected_seeds)
+        missing = [s for s in self.ladder.seeds if s not in both]
+        if missing:
+            raise _invalid(
+                "ladder.seeds",
+                f"{missing} are not both in training.paper_seeds and training.corrected_seeds",
+            )
 
     def _syntone_input_fits(self) -> None:
         """The SynTone backbone is the reference's: fully connected layers sized for 128 x 32."""

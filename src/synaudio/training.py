@@ -8,8 +8,10 @@
 * A NaN or infinite loss stops the run with a message naming the model, epoch and step.
 * A checkpoint carries the fingerprint of the configuration and data that wrote it; a
   run resumes only from its own, and starts afresh (saying so) from anyone else's.
-* training.json keeps the per-epoch losses, so the report draws the curves from the
-  stage's declared output rather than from a local MLflow database.
+* After every epoch the held-out clips give the ELBO and per-dimension KL
+  (synaudio.heldout) - in MLflow and in training.json's history, so the report draws the
+  curves from the stage's declared output rather than from a local MLflow database.
+* The regulariser's weight warms up over the protocol's `kl_warmup` fraction of steps.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from synaudio.atomic import atomic_directory
 from synaudio.errors import UserError
+from synaudio.heldout import held_out_curves
 from synaudio.inference import MODEL_FILE, SUMMARY_FILE
 from synaudio.models.objectives import Objective, build_objective
 from synaudio.models.specs import ObjectiveSpec
@@ -84,12 +87,14 @@ class VAEModule(L.LightningModule):
         seed: int,
         channels_last: bool,
         fingerprint: str = "",
+        held_out: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.objective = objective
         self.lr, self.seed, self.channels_last = lr, seed, channels_last
         self.fingerprint = fingerprint
+        self.held_out = held_out  # (N, mels, frames) rows for the per-epoch curves, or None
         self.history: list[dict[str, float]] = []
         self.automatic_optimization = False
         if channels_last:
@@ -97,7 +102,30 @@ class VAEModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         epoch = {k.removeprefix("train/"): float(v) for k, v in self.trainer.callback_metrics.items()}
+        if self.held_out is not None:
+            curves = held_out_curves(
+                self.backbone, self.held_out, self.decoder_variance(epoch),
+                seed=self.seed * 1_000_003 + self.current_epoch, channels_last=self.channels_last,
+            )  # fmt: skip
+            epoch |= curves
+            if self.logger:
+                self.logger.log_metrics(curves, step=self.current_epoch)
         self.history.append({"epoch": self.current_epoch + 1, **epoch})
+
+    def decoder_variance(self, epoch: dict[str, float]) -> float:
+        """p(x|z)'s variance: 1/2 for the fixed decoder (squared error as the loss), the
+        epoch's mean batch variance for the calibrated one."""
+        return epoch["decoder_variance"] if self.objective.settings.decoder == "calibrated" else 0.5
+
+    def regulariser_weight(self, batch_idx: int) -> float:
+        """0 -> 1 linearly over the first `kl_warmup` of all steps (a function of epoch and
+        batch, so a resumed run continues the same schedule)."""
+        warmup = self.objective.settings.kl_warmup
+        if warmup <= 0:
+            return 1.0
+        per_epoch = self.trainer.num_training_batches
+        step = self.current_epoch * per_epoch + batch_idx
+        return min(1.0, step / (warmup * self.trainer.max_epochs * per_epoch))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[FINGERPRINT_KEY] = self.fingerprint
@@ -119,7 +147,8 @@ class VAEModule(L.LightningModule):
         x = batch.unsqueeze(1)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        losses = self.objective.losses(x, self.backbone)
+        weight = self.regulariser_weight(batch_idx)
+        losses = self.objective.losses(x, self.backbone, weight)
         for name, value in losses.items():
             if not torch.isfinite(value):
                 raise NonFiniteLoss(
@@ -138,8 +167,11 @@ class VAEModule(L.LightningModule):
             self.manual_backward(losses["aux_loss"])
         for optimizer in optimizers:
             optimizer.step()
+        logged = {f"train/{k}": v.detach() for k, v in losses.items()}
+        if self.objective.settings.kl_warmup > 0:
+            logged["train/regulariser_weight"] = torch.tensor(weight)
         self.log_dict(
-            {f"train/{k}": v.detach() for k, v in losses.items()},
+            logged,
             on_step=False,
             on_epoch=True,
             batch_size=x.shape[0],
@@ -200,6 +232,7 @@ def train(
     backbone: BackboneFactory,
     features: np.ndarray,
     train_rows: np.ndarray,
+    held_out_rows: np.ndarray | None,
     out_dir: Path,
     checkpoint_dir: Path,
     *,
@@ -209,7 +242,8 @@ def train(
     data_digest: str = "",
     provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train one model; write model.pt + training.json atomically.
+    """Train one model; write model.pt + training.json atomically. `held_out_rows` (or
+    None) are the clips of the per-epoch held-out curves; they never reach the optimiser.
 
     `backbone` builds the network from the latent size. It is built after the objective,
     so the random initialisation of both is a function of the seed alone. `labels` (model,
@@ -222,6 +256,9 @@ def train(
     L.seed_everything(seed, workers=True, verbose=False)
     device = resolve_device(config.device)
     rows = torch.from_numpy(np.ascontiguousarray(features[train_rows])).to(device)
+    held_out = None
+    if held_out_rows is not None and len(held_out_rows):
+        held_out = torch.from_numpy(np.ascontiguousarray(features[held_out_rows])).to(device)
     batch_size, epochs = config.batch_size, config.epochs
     losses = build_objective(objective, config.latent_dim, len(train_rows), config.loss)
     channels_last = config.channels_last and device == "cpu"
@@ -233,7 +270,7 @@ def train(
         "train_rows": hashlib.sha256(np.ascontiguousarray(train_rows).tobytes()).hexdigest(),
         "backbone": [(name, tuple(p.shape)) for name, p in network.state_dict().items()],
     })  # fmt: skip
-    module = VAEModule(losses, network, config.lr, seed, channels_last, expected)
+    module = VAEModule(losses, network, config.lr, seed, channels_last, expected, held_out)
     loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
     logger: Any = False
     if run is not None:

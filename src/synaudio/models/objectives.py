@@ -8,6 +8,12 @@ Reconstruction scaling follows the protocol's `reduction` (SYNTONE.md section 3)
 * ``per_sample_mean`` (corrected protocol): the per-sample ELBO - squared error summed
   over pixels, averaged over the batch, like the KL-type terms.
 
+The corrected protocol's decoder is calibrated (`decoder`): the reconstruction term is
+the Gaussian negative log-likelihood with one variance for all pixels, set to the batch's
+mean squared error - so beta means what each objective's paper says rather than ~40x it.
+Every objective takes the regulariser's weight (`weight`, the KL warm-up); at 1.0 the
+loss is computed exactly as before the warm-up existed.
+
 The other `LossSettings` switches replicate the reference code's quirks under the paper
 protocol (synaudio.protocol documents each); the corrected protocol turns them off.
 """
@@ -27,6 +33,9 @@ from synaudio.protocol import LossSettings, Reduction
 
 OBJECTIVES: dict[str, type[Objective]] = {}
 LOG_2PI = math.log(2 * math.pi)
+# The calibrated decoder's variance floor: sigma 0.01 of the [0, 1] feature range, below
+# which a near-perfect batch would make the likelihood (and its gradients) explode.
+VARIANCE_FLOOR = 1e-4
 
 
 def register(cls: type[Objective]) -> type[Objective]:
@@ -37,6 +46,24 @@ def register(cls: type[Objective]) -> type[Objective]:
 def reconstruction_error(x: torch.Tensor, reconstruction: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     squared = (reconstruction - x) ** 2
     return squared.sum() if reduction == "batch_sum" else squared.flatten(1).sum(1).mean()
+
+
+def gaussian_nll(squared_error: torch.Tensor, pixels: int, variance: torch.Tensor) -> torch.Tensor:
+    """-log N(x; x_hat, variance * I) per clip from its summed squared error, in nats."""
+    return squared_error / (2 * variance) + 0.5 * pixels * (LOG_2PI + torch.log(variance))
+
+
+def reconstruction_term(
+    x: torch.Tensor, reconstruction: torch.Tensor, settings: LossSettings
+) -> dict[str, torch.Tensor]:
+    """The reconstruction term under the protocol's decoder (and, calibrated, its variance)."""
+    if settings.decoder == "fixed":
+        return {"reconstruction": reconstruction_error(x, reconstruction, settings.reduction)}
+    squared = ((reconstruction - x) ** 2).flatten(1)
+    variance = squared.detach().mean().clamp_min(VARIANCE_FLOOR)  # optimal for the batch: no gradient needed
+    nll = gaussian_nll(squared.sum(1), squared.shape[1], variance)
+    total = nll.sum() if settings.reduction == "batch_sum" else nll.mean()
+    return {"reconstruction": total, "decoder_variance": variance}
 
 
 def kl_per_dimension(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -54,7 +81,6 @@ class Objective(nn.Module):
     def __init__(self, spec: ObjectiveSpec, latent_dim: int, train_size: int, settings: LossSettings) -> None:
         super().__init__()
         self.spec, self.latent_dim, self.train_size, self.settings = spec, latent_dim, train_size, settings
-        self.reduction = settings.reduction
 
     def tc_sample(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """The z a TC estimate sees: the decoder's sample, or a fresh draw from q(z|x)."""
@@ -62,7 +88,8 @@ class Objective(nn.Module):
             return out["z"]
         return out["mean"] + torch.randn_like(out["mean"]) * torch.exp(0.5 * out["log_var"])
 
-    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE, weight: float = 1.0) -> dict[str, torch.Tensor]:
+        """The batch's terms; `weight` scales every regularising term (the KL warm-up)."""
         raise NotImplementedError
 
     def aux_optimizer(self) -> torch.optim.Optimizer | None:
@@ -76,11 +103,11 @@ class VAE(Objective):
     name = "vae"
     spec: VAESpec
 
-    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE, weight: float = 1.0) -> dict[str, torch.Tensor]:
         out = backbone(x)
-        reconstruction = reconstruction_error(x, out["reconstruction"], self.reduction)
+        terms = reconstruction_term(x, out["reconstruction"], self.settings)
         kl = kl_per_dimension(out["mean"], out["log_var"]).sum(1).mean()
-        return {"loss": reconstruction + self.spec.beta * kl, "reconstruction": reconstruction, "kl": kl}
+        return {"loss": terms["reconstruction"] + weight * self.spec.beta * kl, **terms, "kl": kl}
 
 
 def _permute_dimensions(z: torch.Tensor) -> torch.Tensor:
@@ -111,10 +138,10 @@ class FactorVAE(Objective):
                 if isinstance(layer, nn.Linear):
                     nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
 
-    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE, weight: float = 1.0) -> dict[str, torch.Tensor]:
         half = x.shape[0] // 2
         out = backbone(x[:half])
-        reconstruction = reconstruction_error(x[:half], out["reconstruction"], self.reduction)
+        terms = reconstruction_term(x[:half], out["reconstruction"], self.settings)
         kl = kl_per_dimension(out["mean"], out["log_var"]).sum(1).mean()
         z = self.tc_sample(out)
         logits = self.discriminator(z)
@@ -130,8 +157,8 @@ class FactorVAE(Objective):
             + F.cross_entropy(self.discriminator(_permute_dimensions(z_other)), 1 - real)
         )
         return {
-            "loss": reconstruction + kl + self.spec.gamma * tc,
-            "reconstruction": reconstruction,
+            "loss": terms["reconstruction"] + weight * kl + weight * self.spec.gamma * tc,
+            **terms,
             "kl": kl,
             "tc": tc,
             "aux_loss": aux,
@@ -166,10 +193,11 @@ def reference_stratified_log_weights(batch: int, dataset_size: int, device: torc
     offset by one, column 1 (the stratum weight); every other pair, the sample itself
     included, keeps 1/M."""
     m = batch - 1
+    stratum = (dataset_size - m) / (dataset_size * m)
     weights = torch.full((batch, batch), 1.0 / m, device=device)
     weights[:, 0] = 1.0 / dataset_size
-    weights[:, 1] = (dataset_size - m) / (dataset_size * m)
-    weights[m - 1, 0] = (dataset_size - m) / (dataset_size * m)
+    weights[:, 1] = stratum
+    weights[m - 1, 0] = stratum
     return weights.log()
 
 
@@ -183,10 +211,10 @@ class BetaTCVAE(Objective):
     name = "beta_tcvae"
     spec: BetaTCVAESpec
 
-    def losses(self, x: torch.Tensor, backbone: ConvVAE) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, backbone: ConvVAE, weight: float = 1.0) -> dict[str, torch.Tensor]:
         out = backbone(x)
         z, mean, log_var = self.tc_sample(out), out["mean"], out["log_var"]
-        reconstruction = reconstruction_error(x, out["reconstruction"], self.reduction)
+        terms = reconstruction_term(x, out["reconstruction"], self.settings)
         pairwise = _log_normal(z[:, None, :], mean[None, :, :], log_var[None, :, :])  # (i, j, D)
         log_w = STRATIFIED_WEIGHTS[self.settings.mss_weights](x.shape[0], self.train_size, x.device)
         log_qz = torch.logsumexp(pairwise.sum(2) + log_w, dim=1)
@@ -197,9 +225,12 @@ class BetaTCVAE(Objective):
         tc = (log_qz - log_prod_qz).mean()
         dim_kl = (log_prod_qz - log_pz).mean()
         spec = self.spec
-        return {
-            "loss": reconstruction + spec.alpha * mi + spec.beta * tc + spec.gamma * dim_kl,
-            "reconstruction": reconstruction,
+        return {  # one sum, left to right: at weight 1.0 the loss of the pre-warm-up code, bit for bit
+            "loss": terms["reconstruction"]
+            + weight * spec.alpha * mi
+            + weight * spec.beta * tc
+            + weight * spec.gamma * dim_kl,
+            **terms,
             "mi": mi,
             "tc": tc,
             "dim_kl": dim_kl,

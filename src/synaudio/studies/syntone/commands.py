@@ -82,7 +82,7 @@ def train(args: argparse.Namespace) -> None:
         backbone=recipe.backbone(),
         labels={"model": model, "protocol": protocol.name},
         dataset="syntone",
-        features_stage=stage_id("features", protocol.name),
+        features_stage=stage_id("features", protocol.data),
     )
 
 
@@ -95,7 +95,7 @@ def evaluate(args: argparse.Namespace) -> None:
 
     stage, protocol = Stage.open(args, threads=True), PROTOCOLS[args.protocol]
     params, model = stage.params, stage.model(args.model)
-    rows, _, split = features.load_features(args.features, stage_id("features", protocol.name), args.dataset)
+    rows, _, split = features.load_features(args.features, stage_id("features", protocol.data), args.dataset)
     backbone = load_backbone(args.model_dir, params.training.latent_dim, recipe.backbone())
     factors = load_dataset(args.dataset).factors
     name = f"evaluate {model}/{protocol.name}/seed{args.seed}"

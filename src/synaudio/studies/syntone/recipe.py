@@ -1,6 +1,7 @@
 """How the SynTone study trains a model under a protocol: the reference network (the conv
 VAE's SynTone preset on 128 x 32 mels), `params.training` with a model block's batch /
-epoch overrides, and the corrected protocol's own epoch budget."""
+epoch overrides, and the corrected budget (`training.corrected_epochs`) for the protocols
+that train on it."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ from functools import partial
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.presets import SYNTONE
 from synaudio.params import SYNTONE_INPUT, Params
-from synaudio.protocol import CORRECTED, Protocol
+from synaudio.protocol import Protocol
 from synaudio.training_config import BackboneFactory, TrainingConfig
 
 
 def epochs(params: Params, model: str, protocol: Protocol) -> int:
-    if protocol == CORRECTED and params.training.corrected_epochs:
-        return params.training.corrected_epochs
-    return params.models[model].epochs or params.training.epochs
+    """The paper's epochs (a model block may override them), or the corrected budget scaled
+    by the model's own ratio to the shared epochs: FactorVAE, which spends half of every
+    batch on its discriminator, keeps its doubled epochs under either budget."""
+    paper = params.models[model].epochs or params.training.epochs
+    corrected = params.training.corrected_epochs
+    if protocol.budget == "corrected" and corrected:
+        return max(1, round(corrected * paper / params.training.epochs))
+    return paper
 
 
 def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
