@@ -139,7 +139,7 @@ def test_ubisoft_bins_a_four_class_factor_into_bins_1_4_7_10() -> None:
 )
 def test_bad_input_names_the_argument(factors_arg, codes_arg, message: str) -> None:
     gap_only = "2 columns" in message  # a probe can read a single feature
-    for metric in (metrics.mig, metrics.sap, metrics.dci, *(() if gap_only else (metrics.linear_probe,))):
+    for metric in (metrics.mig, metrics.sap, metrics.dci, *(() if gap_only else (metrics.probe,))):
         with pytest.raises(ValueError, match=message):
             metric(factors_arg, codes_arg)
 
@@ -148,9 +148,9 @@ def test_a_probe_reads_one_feature_but_not_none() -> None:
     rng = np.random.default_rng(0)
     factor = rng.integers(0, 2, 400).astype(float)[:, None]
     feature = factor + 0.01 * rng.standard_normal(factor.shape)
-    assert metrics.linear_probe(factor, feature, factor_kinds=["categorical"])["probe/factor0"] == 1.0
+    assert metrics.probe(factor, feature, factor_kinds=["categorical"])["probe/factor0"] == 1.0
     with pytest.raises(ValueError, match="codes needs at least 1 columns"):
-        metrics.linear_probe(factor, np.zeros((400, 0)))
+        metrics.probe(factor, np.zeros((400, 0)))
 
 
 def test_bad_options_are_named(factors: np.ndarray) -> None:
@@ -444,6 +444,6 @@ def test_the_forest_probe_reads_what_the_linear_probe_cannot() -> None:
     sees nothing (R^2 ~ 0), the forest probe nearly all of it."""
     code = np.random.default_rng(0).uniform(-1, 1, (4000, 1))
     factor = code**2
-    linear = metrics.linear_probe(factor, code, factor_kinds=["continuous"])["probe/factor0"]
-    forest = metrics.forest_probe(factor, code, factor_kinds=["continuous"])["probe_forest/factor0"]
+    linear = metrics.probe(factor, code, factor_kinds=["continuous"])["probe/factor0"]
+    forest = metrics.probe(factor, code, reader="forest", factor_kinds=["continuous"])["probe_forest/factor0"]
     assert linear < 0.02 and forest > 0.98

@@ -58,6 +58,13 @@ MISTAKES = [
     ("models.vae.beta", -4.0, "models.vae.beta: Input should be greater than or equal to 0"),
     ("models.vae.objective", "gan", "models.vae: Input tag 'gan' found using 'objective' does not match"),
     ("training.device", "tpu", "training.device: Input should be 'auto', 'cpu' or 'cuda'"),
+    ("ladder.models", ["beta_vae"], "ladder.models: ['beta_vae'] are not under training.models"),
+    (
+        "ladder.seeds",
+        [7],
+        "ladder.seeds: [7] are not both in training.paper_seeds and training.corrected_seeds",
+    ),
+    ("evaluation.bootstrap_resamples", 10, "evaluation.bootstrap_resamples: Input should be greater than"),
 ]
 
 

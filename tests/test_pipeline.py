@@ -70,6 +70,20 @@ def test_aggregate_table_has_every_model_and_both_protocols(reproduced: Path) ->
     assert set(mig.published_vs_seeds) <= {"inside", "above", "below"}
     markdown = (reproduced / "artifacts" / "syntone" / "results.md").read_text()
     assert markdown.startswith("| model | metric | better | published |") and "(2 seeds)" in markdown
+    assert "95 % CI [" in markdown  # the corrected column's bootstrap interval over seeds
+
+
+def test_the_ablation_ladder_has_four_rungs_scored_alike(reproduced: Path) -> None:
+    ladder = pd.read_csv(reproduced / "artifacts" / "syntone" / "ladder.csv")
+    assert ladder["protocol"].tolist() == ["rescored", "front_end_only", "loss_only", "corrected"]
+    assert (ladder["model"] == "vae").all() and (ladder["seeds"] == 1).all()
+    assert ladder[["active_units", "total_kl", "mig"]].notna().all().all()
+    corrected = json.loads((reproduced / "artifacts/syntone/corrected/eval/vae-seed0.json").read_text())
+    assert ladder.iloc[3]["mig"] == corrected["metrics"]["mig"]["mean"]  # rung 4 is the corrected run itself
+    history = json.loads(
+        (reproduced / "artifacts/syntone/ladder/loss_only/models/vae/seed0/training.json").read_text()
+    )
+    assert {"heldout/elbo", "heldout/kl_dim0", "decoder_variance"} <= set(history["history"][-1])
 
 
 def test_a_param_change_reruns_only_what_depends_on_it(reproduced: Path, tracking_uri: str) -> None:

@@ -1,6 +1,7 @@
 """The paper protocol's replicated quirks of the reference code: each a named switch of
 `synaudio.protocol.LossSettings` (or the protocol's split) that the corrected protocol turns
-off, each with a test that shows what it changes."""
+off, each with a test that shows what it changes - and the corrected protocol's own
+settings (calibrated decoder, KL warm-up) and the ablation ladder between the two."""
 
 from __future__ import annotations
 
@@ -15,14 +16,24 @@ from torch import nn
 from synaudio.features import split_rows
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.objectives import (
+    VARIANCE_FLOOR,
     build_objective,
     reference_stratified_log_weights,
     stratified_log_weights,
 )
 from synaudio.models.presets import SYNTONE
-from synaudio.models.specs import BetaTCVAESpec, FactorVAESpec
+from synaudio.models.specs import BetaTCVAESpec, FactorVAESpec, VAESpec
 from synaudio.params import Split
-from synaudio.protocol import CLEAN_LOSS, CORRECTED, PAPER, REFERENCE_LOSS
+from synaudio.protocol import (
+    CLEAN_LOSS,
+    CORRECTED,
+    FRONT_END_ONLY,
+    LADDER,
+    LOSS_ONLY,
+    PAPER,
+    REFERENCE_LOSS,
+    RESCORED,
+)
 
 BATCH, DIMS, TRAIN = 64, 8, 25_600
 
@@ -136,3 +147,61 @@ def test_paper_split_is_sklearns_shuffle_split_with_the_same_seed() -> None:
     assert train.size == 25_600 and np.intersect1d(train, test).size == 0
     _, ours = split_rows(32_000, Split(), "permutation")
     assert np.intersect1d(ours, test).size == 1_256
+
+
+class Reconstructs(nn.Module):
+    """A stand-in VAE whose reconstruction is x + `error` and whose code is fixed."""
+
+    def __init__(self, error: float) -> None:
+        super().__init__()
+        self.error = error
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        mean = torch.ones(x.shape[0], 2)
+        return {"reconstruction": x + self.error, "mean": mean, "log_var": torch.zeros_like(mean), "z": mean}
+
+
+def _vae(settings, error: float, weight: float = 1.0) -> dict[str, float]:
+    objective = build_objective(VAESpec(objective="vae", beta=1.0), 2, TRAIN, settings)
+    losses = objective.losses(torch.zeros(4, 1, 8, 8), Reconstructs(error), weight)
+    return {name: float(value) for name, value in losses.items()}
+
+
+def test_calibrated_decoder_is_the_gaussian_likelihood_at_the_batch_mse() -> None:
+    """Error 0.1 on every pixel: variance 0.01, so -log p = 64 * (0.01 / 0.02 + log(2 pi 0.01) / 2)
+    per clip - the squared error weighs 50x what the fixed decoder gives it (1x), which is
+    what lets the KL stop dominating on [0, 1] features."""
+    fixed = _vae(dataclasses.replace(CLEAN_LOSS, decoder="fixed"), 0.1)
+    calibrated = _vae(CLEAN_LOSS, 0.1)
+    assert fixed["reconstruction"] == pytest.approx(64 * 0.01)
+    assert calibrated["decoder_variance"] == pytest.approx(0.01)
+    assert calibrated["reconstruction"] == pytest.approx(
+        64 * (0.5 + 0.5 * math.log(2 * math.pi * 0.01)), rel=1e-5
+    )
+    perfect = _vae(CLEAN_LOSS, 0.0)  # a perfect batch: the floor keeps the likelihood finite
+    assert perfect["decoder_variance"] == pytest.approx(VARIANCE_FLOOR)
+    assert math.isfinite(perfect["loss"])
+
+
+def test_warm_up_scales_only_the_regulariser() -> None:
+    full, cold = _vae(CLEAN_LOSS, 0.1), _vae(CLEAN_LOSS, 0.1, weight=0.0)
+    assert cold["loss"] == pytest.approx(cold["reconstruction"])
+    assert full["loss"] == pytest.approx(full["reconstruction"] + full["kl"])
+    assert cold["kl"] == full["kl"] > 0
+
+
+def test_each_ladder_rung_changes_one_side_of_the_paper_protocol() -> None:
+    """Rung 1 only scores differently; rung 2 takes the corrected data side, rung 3 the
+    corrected training side; rung 4 is the corrected protocol. All share its evaluation."""
+    data_side = ("front_end", "reference_time_axis", "split", "data")
+    training_side = ("loss", "budget")
+    assert LADDER == (RESCORED, FRONT_END_ONLY, LOSS_ONLY, CORRECTED)
+    assert {rung.latents for rung in LADDER} == {CORRECTED.latents}
+    assert dataclasses.replace(RESCORED, name="paper", latents=PAPER.latents) == PAPER
+
+    def differs(a, b) -> set[str]:
+        return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)} - {"name"}
+
+    assert differs(FRONT_END_ONLY, RESCORED) == set(data_side)
+    assert differs(LOSS_ONLY, RESCORED) == set(training_side)
+    assert differs(CORRECTED, RESCORED) == set(data_side + training_side)

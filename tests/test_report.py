@@ -126,6 +126,8 @@ def test_the_pipeline_report_shows_every_run_and_fills_the_readme(
     readme = (reproduced / "README.md").read_text()
     section = readme[readme.index(BEGIN) : readme.index(END)]
     assert "| factor_vae | mig | ↑ |" in section and "(2 seeds)" in section
+    assert "| vae | 4 corrected |" in readme and 'id="ladder-table"' in html
+    assert (reproduced / "reports" / "syntone" / "held-out-curves.png").stat().st_size > 10_000
     for curve in ("vae-paper-seed0", "factor_vae-corrected-seed1"):
         frame = pd.read_csv(reproduced / "reports" / "syntone" / "plots" / "training" / f"{curve}.csv")
         assert frame["epoch"].tolist() == [1, 2] and frame["loss"].notna().all()

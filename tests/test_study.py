@@ -20,7 +20,7 @@ from synaudio.models.objectives import build_objective, reconstruction_error, st
 from synaudio.params import Params, validate
 from synaudio.protocol import CORRECTED, PAPER, PROTOCOLS
 from synaudio.studies.syntone import dataset as syntone
-from synaudio.studies.syntone import recipe
+from synaudio.studies.syntone import recipe, tables
 from tests.conftest import TINY, train_command
 
 
@@ -114,15 +114,39 @@ def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Pa
     assert not (tmp_path / "m").exists()
 
 
-def _train_tiny(tiny_study: dict[str, Path], out: Path, precision: str) -> bytes:
+def _train_tiny(tiny_study: dict[str, Path], out: Path, precision: str, curves: bool = True) -> bytes:
     feats, _, split = features.load_features(tiny_study["corrected"] / "features", "features@corrected")
     params = validate({**TINY, "training": {**TINY["training"], "precision": precision}})
     training.train(
         recipe.config(params, "vae", CORRECTED), params.models["vae"], recipe.backbone(), feats,
-        split["train"], split["test"], out, out.with_name(out.name + "-ckpt"), seed=0,
+        split["train"], split["test"] if curves else None, out, out.with_name(out.name + "-ckpt"), seed=0,
         labels={"model": "vae"},
     )  # fmt: skip
     return (out / "model.pt").read_bytes()
+
+
+def test_held_out_curves_leave_the_weights_untouched(tiny_study, tmp_path: Path) -> None:
+    """The curves draw their posterior samples from their own generator: the same weights with
+    or without them, and a history with the ELBO, its parts and every dimension's KL."""
+    assert _train_tiny(tiny_study, tmp_path / "with", "32-true") == _train_tiny(
+        tiny_study, tmp_path / "without", "32-true", curves=False
+    )
+    history = json.loads((tmp_path / "with" / "training.json").read_text())["history"]
+    last = history[-1]
+    assert last["heldout/elbo"] == pytest.approx(-(last["heldout/nll"] + last["heldout/kl"]))
+    assert last["heldout/kl"] == pytest.approx(sum(last[f"heldout/kl_dim{d}"] for d in range(8)))
+    assert 0 < last["regulariser_weight"] <= 1 and history[0]["regulariser_weight"] < 1  # the warm-up
+    assert (
+        "heldout/elbo" not in json.loads((tmp_path / "without" / "training.json").read_text())["history"][-1]
+    )
+
+
+def test_factor_vae_keeps_its_doubled_epochs_under_the_corrected_budget() -> None:
+    params = Params()  # epochs 20, FactorVAE 40, corrected_epochs 10
+    assert recipe.epochs(params, "vae", PAPER) == 20 and recipe.epochs(params, "factor_vae", PAPER) == 40
+    assert (
+        recipe.epochs(params, "vae", CORRECTED) == 10 and recipe.epochs(params, "factor_vae", CORRECTED) == 20
+    )
 
 
 def test_mixed_precision_is_a_switch_that_changes_the_weights(tiny_study, tmp_path: Path) -> None:
@@ -196,3 +220,12 @@ def test_a_checkpoint_is_resumed_only_by_the_configuration_that_wrote_it(
     )
     assert (tmp_path / "b" / "model.pt").read_bytes() == (fresh / "model.pt").read_bytes()
     assert (tmp_path / "b" / "model.pt").read_bytes() != (tmp_path / "a" / "model.pt").read_bytes()
+
+
+def test_bootstrap_interval_brackets_the_mean_and_is_seeded() -> None:
+    settings = Params().evaluation
+    values = np.array([0.10, 0.12, 0.15, 0.11, 0.30])
+    low, high = tables.bootstrap_interval(values, settings)
+    assert low < values.mean() < high and values.min() <= low and high <= values.max()
+    assert (low, high) == tables.bootstrap_interval(values, settings)
+    assert tables.bootstrap_interval(np.full(5, 0.2), settings) == pytest.approx((0.2, 0.2))

@@ -135,12 +135,12 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def write_results(out: Path, table: Any, markdown: str) -> None:
-    """A study's results table as results.csv, results.json and results.md in `out`."""
+def write_results(out: Path, table: Any, markdown: str, name: str = "results") -> None:
+    """A study's table as <name>.csv, <name>.json and <name>.md in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.csv", table.to_csv(index=False, lineterminator="\n"))
-    atomic_write_text(out / "results.json", table.to_json(orient="records", indent=2) + "\n")
-    atomic_write_text(out / "results.md", markdown)
+    atomic_write_text(out / f"{name}.csv", table.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(out / f"{name}.json", table.to_json(orient="records", indent=2) + "\n")
+    atomic_write_text(out / f"{name}.md", markdown)
 
 
 def seed(text: str) -> int:

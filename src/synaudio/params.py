@@ -156,6 +156,9 @@ class Evaluation(_Section):
     paper_repeats: int = Field(default=10, ge=1)
     bins: int = Field(default=20, ge=2)
     dci_estimator: Literal["random_forest", "lasso", "gradient_boosting"] = "random_forest"
+    # the table's 95 % intervals: percentile bootstrap of the mean over seeds
+    bootstrap_resamples: int = Field(default=10_000, ge=100)
+    bootstrap_seed: Seed = 0
 
 
 def _default_models() -> dict[str, AnySpec]:

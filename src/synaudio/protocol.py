@@ -82,3 +82,4 @@ FRONT_END_ONLY = replace(CORRECTED, name="front_end_only", loss=REFERENCE_LOSS, 
 LOSS_ONLY = replace(RESCORED, name="loss_only", loss=CLEAN_LOSS, budget="corrected")
 PROTOCOLS = {p.name: p for p in (PAPER, CORRECTED, RESCORED, FRONT_END_ONLY, LOSS_ONLY)}
 LADDER = (RESCORED, FRONT_END_ONLY, LOSS_ONLY, CORRECTED)  # rungs 1-4
+DATA_PROTOCOLS = tuple(name for name, protocol in PROTOCOLS.items() if protocol.data == name)  # own datasets

@@ -29,8 +29,7 @@ from synaudio.metrics.predictors import (
     Estimator,
     dci,
     explicitness,
-    forest_probe,
-    linear_probe,
+    probe,
     sap,
 )
 
@@ -101,7 +100,7 @@ def evaluate(
             explicitness(factors, codes, convention=convention, bins=bins, factor_kinds=factor_kinds, **split)
         )
     if "probe" in metrics:
-        results.update(linear_probe(factors, codes, factor_kinds=factor_kinds, **split))
+        results.update(probe(factors, codes, factor_kinds=factor_kinds, **split))
     if paper_compat:  # the per-part entries belong to the codes, which sat in the factors' place
         results = {name.replace("/factor", "/code"): value for name, value in results.items()}
     settings = {
@@ -128,10 +127,9 @@ __all__ = [
     "dcimig",
     "evaluate",
     "explicitness",
-    "forest_probe",
     "jemmig",
-    "linear_probe",
     "mig",
     "modularity",
+    "probe",
     "sap",
 ]

@@ -277,49 +277,28 @@ def explicitness(
     }
 
 
-def linear_probe(
+def probe(
     factors: object,
     codes: object,
     *,
+    reader: Literal["linear", "forest"] = "linear",
     factor_kinds: Sequence[str] | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Held-out accuracy of a logistic regression (categorical factors) or R^2 of a ridge
-    regression (continuous factors) from all codes (standardised) to each factor."""
-    return _probe("linear", factors, codes, factor_kinds, test_fraction, seed)
-
-
-def forest_probe(
-    factors: object,
-    codes: object,
-    *,
-    factor_kinds: Sequence[str] | None = None,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-) -> dict[str, float]:
-    """The nonlinear probe beside the linear one: held-out accuracy / R^2 of the small
-    random forest DCI uses, same split. What a forest reads and a linear probe does not is
-    information the code holds in a curved or tangled form."""
-    return _probe("forest", factors, codes, factor_kinds, test_fraction, seed)
-
-
-def _probe(
-    kind_of_probe: Literal["linear", "forest"],
-    factors: object,
-    codes: object,
-    factor_kinds: Sequence[str] | None,
-    test_fraction: float,
-    seed: int,
-) -> dict[str, float]:
+    """Held-out accuracy (categorical factors) or R^2 (continuous) of a probe from all codes
+    (standardised) to each factor. `reader` "linear": logistic / ridge regression, keys
+    probe/factor<j>; "forest": the small random forest DCI uses, same split, keys
+    probe_forest/factor<j> - what a forest reads and a linear probe does not is information
+    the code holds in a curved or tangled form."""
     factors, codes = check_inputs(factors, codes, min_codes=1)  # a probe can read one feature
     kinds = resolve_kinds(factor_kinds, factors.shape[1], "standard")
     train, test = train_test_split_rows(len(codes), test_fraction, seed)
     x = StandardScaler().fit(codes[train]).transform(codes)
-    prefix = "probe" if kind_of_probe == "linear" else "probe_forest"
+    prefix = "probe" if reader == "linear" else "probe_forest"
     scores = {}
     for j, kind in enumerate(kinds):
-        if kind_of_probe == "forest":
+        if reader == "forest":
             model = _forest(kind, seed)
         else:
             model = LogisticRegression(max_iter=1000) if kind == "categorical" else Ridge(alpha=1.0)

@@ -217,6 +217,33 @@ def training_curves(curves: dict[tuple[str, str, int], pd.DataFrame], path: Path
         return _save(figure, path)
 
 
+def held_out_curves(curves: dict[tuple[str, str, int], pd.DataFrame], path: Path) -> Path:
+    """Columns: models. Top: held-out ELBO per epoch, one line per seed; bottom: the KL of
+    every latent dimension per epoch for the lowest seed (collapse shows as a line at 0)."""
+    models = list(dict.fromkeys(m for m, _, _ in curves))
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            2, len(models), figsize=(2.7 * len(models), 4.8), squeeze=False, layout="constrained"
+        )
+        for column, model in enumerate(models):
+            runs = sorted((seed, frame) for (m, _, seed), frame in curves.items() if m == model)
+            for seed, frame in runs:
+                axes[0][column].plot(frame["epoch"], frame["heldout/elbo"], marker=".", lw=1,
+                                     label=f"seed {seed}", alpha=0.5 + 0.5 / (1 + seed))  # fmt: skip
+            axes[0][column].set_title(model)
+            frame = runs[0][1]
+            dims = sorted(c for c in frame.columns if c.startswith("heldout/kl_dim"))
+            for name in dims:
+                axes[1][column].plot(
+                    frame["epoch"], frame[name], lw=1, label=name.removeprefix("heldout/kl_")
+                )
+            axes[1][column].set_xlabel("epoch")
+        axes[0][0].set_ylabel("held-out ELBO (nats / clip)")
+        axes[1][0].set_ylabel(f"KL per dimension, seed {runs[0][0]}")
+        axes[0][-1].legend(fontsize=6)
+        return _save(figure, path)
+
+
 def amplitude_erasure(
     paper_db: Sequence[np.ndarray], corrected_db: Sequence[np.ndarray], amplitudes: Sequence[float],
     paper_change: float, corrected_change: float, path: Path,

@@ -78,7 +78,7 @@ def _named(scores: dict[str, float], names: list[str]) -> dict[str, float]:
 def probes(codes: np.ndarray, factors: pd.DataFrame, seed: int) -> dict[str, Any]:
     """Linear-probe score per varying factor, and the chance level of each categorical one."""
     truth, names, kinds = factor_matrix(factors, tuple(name for name, _, _ in PROBED))
-    scores = metrics.linear_probe(truth, codes, factor_kinds=kinds, seed=seed)
+    scores = metrics.probe(truth, codes, factor_kinds=kinds, seed=seed)
     chance = {
         f"chance/{name}": float(np.bincount(truth[:, j].astype(int)).max() / len(truth))
         for j, (name, kind) in enumerate(zip(names, kinds, strict=True))

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from synaudio.command import Command, Stage, build_features, model_run_arguments, write_json, write_results
 from synaudio.declared import stage_id
-from synaudio.protocol import PROTOCOLS
+from synaudio.protocol import DATA_PROTOCOLS, PROTOCOLS
 
 
-def _protocol(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--protocol", choices=tuple(PROTOCOLS), required=True)
+def _protocol(parser: argparse.ArgumentParser, choices: tuple[str, ...] = tuple(PROTOCOLS)) -> None:
+    parser.add_argument("--protocol", choices=choices, required=True)
 
 
 def _syntone_arguments(parser: argparse.ArgumentParser) -> None:
-    _protocol(parser)
+    _protocol(parser, DATA_PROTOCOLS)  # the ladder's rungs read these protocols' data
     parser.add_argument("--out", type=Path, required=True, help="dataset directory to (re)write")
     parser.add_argument("--summary", type=Path, help="also write a JSON summary here (a DVC metric)")
 
@@ -46,7 +46,7 @@ def syntone(args: argparse.Namespace) -> None:
 
 
 def _features_arguments(parser: argparse.ArgumentParser) -> None:
-    _protocol(parser)
+    _protocol(parser, DATA_PROTOCOLS)
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
 
@@ -130,9 +130,15 @@ def aggregate(args: argparse.Namespace) -> None:
 
     stage = Stage.open(args)
     declared = tables.evaluation_files(stage.params, args.artifacts)
-    table = tables.aggregate(read_results(declared))
+    table = tables.aggregate(read_results(declared), stage.params.evaluation)
     write_results(args.out, table, tables.markdown(table))
-    print(f"aggregate: {len(declared)} evaluations -> {args.out}/results.{{csv,json,md}}")
+    rungs = tables.ladder_files(stage.params, args.artifacts)
+    ladder = tables.ladder(read_results(rungs))
+    write_results(args.out, ladder, tables.ladder_markdown(ladder), name="ladder")
+    print(
+        f"aggregate: {len(declared)} evaluations -> {args.out}/results.{{csv,json,md}}; "
+        f"{len(rungs)} ladder evaluations -> {args.out}/ladder.{{csv,json,md}}"
+    )
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +184,7 @@ COMMANDS = (
     ),
     Command(
         "aggregate",
-        "the SynTone table from the evaluations params.yaml declares",
+        "the SynTone tables (results, ablation ladder) from the evaluations params.yaml declares",
         _aggregate_arguments,
         aggregate,
     ),

@@ -43,8 +43,8 @@ def _perceptual_probes(truth: np.ndarray, codes: np.ndarray, seed: int) -> dict[
     dB (linear), and every factor by the forest probe: a code can hold pitch on a log
     axis, which a linear probe of Hz undervalues."""
     perceptual = np.column_stack([truth[:, 0], np.log(truth[:, 1]), 20 * np.log10(truth[:, 2])])
-    linear = metrics.linear_probe(perceptual[:, 1:], codes, factor_kinds=FACTOR_KINDS[1:], seed=seed)
-    forest = metrics.forest_probe(perceptual, codes, factor_kinds=FACTOR_KINDS, seed=seed)
+    linear = metrics.probe(perceptual[:, 1:], codes, factor_kinds=FACTOR_KINDS[1:], seed=seed)
+    forest = metrics.probe(perceptual, codes, reader="forest", factor_kinds=FACTOR_KINDS, seed=seed)
     names = {"probe/factor0": "probe/log_frequency", "probe/factor1": "probe/amplitude_db"}
     forest_names = {f"probe_forest/factor{j}": f"probe_forest/{n}" for j, n in enumerate(PERCEPTUAL_NAMES)}
     return {**{names[k]: v for k, v in linear.items()}, **{forest_names[k]: v for k, v in forest.items()}}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synaudio.protocol import PROTOCOLS
+from synaudio.protocol import CORRECTED, PAPER
 from synaudio.report.output import render as render_page
 from synaudio.studies.syntone import tables
 from synaudio.studies.syntone.evaluation import FACTOR_NAMES
@@ -41,7 +41,7 @@ def _rows(table: pd.DataFrame, items: list[Any], labels: dict[str, str]) -> list
             "published": _cell(row.published_mean, row.published_std),
             "paper": tables.across_seeds(row, "paper").replace("+-", "±"),
             "position": "" if position is None or pd.isna(position) else position,
-            "corrected": tables.across_seeds(row, "corrected").replace("+-", "±"),
+            "corrected": tables.across_seeds(row, "corrected", interval=True).replace("+-", "±"),
             "paper_anchor": first.get(("paper", row.model), ""),
             "corrected_anchor": first.get(("corrected", row.model), ""),
         })  # fmt: skip
@@ -85,8 +85,21 @@ def _carriers(information: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     return rows
 
 
+def _ladder(table: pd.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
+    rows = [
+        {
+            "model": row["model"], "rung": f"{row['rung']} {row['protocol']}",
+            "change": tables.RUNG_CHANGES[row["protocol"]], "seeds": row["seeds"],
+            "cells": ["" if pd.isna(row[m]) else f"{row[m]:.3f}" for m in tables.LADDER_METRICS],
+        }
+        for row in table.to_dict("records")
+    ]  # fmt: skip
+    return {"metrics": [labels.get(m, m.replace("_", " ")) for m in tables.LADDER_METRICS], "rows": rows}
+
+
 def render(
     table: pd.DataFrame,
+    ladder: pd.DataFrame,
     items: list[Any],
     media: list[Any],
     originals: dict[str, list[tuple[str, str]]],
@@ -98,8 +111,9 @@ def render(
     return render_page(
         Path(__file__).parent / TEMPLATE,
         rows=_rows(table, items, labels),
-        scale={p: tables.scale(items, p) for p in PROTOCOLS},
-        settings={p: tables.settings(items, p) for p in PROTOCOLS},
+        ladder=_ladder(ladder, labels),
+        scale={p.name: tables.scale(items, p.name) for p in (PAPER, CORRECTED)},
+        settings={p.name: tables.settings(items, p.name) for p in (PAPER, CORRECTED)},
         media=media,
         originals=originals,
         summary=summary,

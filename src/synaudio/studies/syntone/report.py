@@ -27,7 +27,7 @@ from synaudio.features import load_features
 from synaudio.inference import ACTIVE_KL, SUMMARY_FILE, encode, load_backbone
 from synaudio.metrics.information import tables_for
 from synaudio.params import Params
-from synaudio.protocol import PROTOCOLS
+from synaudio.protocol import CORRECTED, DATA_PROTOCOLS, PROTOCOLS
 from synaudio.report import figures
 from synaudio.report.inversion import Inverter, sweep, write_wav
 from synaudio.report.output import Output, decode
@@ -219,7 +219,7 @@ def _information(inputs: ProtocolInputs, means: np.ndarray, bins: int) -> np.nda
 def _amplitude_erasure(artifacts: Path, out: Output) -> dict[str, Any]:
     """One tone at its grid's lowest, middle and highest amplitude through both front-ends."""
     images, changes, amplitudes, tone_name = {}, {}, [], ""
-    for protocol in PROTOCOLS:
+    for protocol in DATA_PROTOCOLS:
         dataset = load_dataset(artifacts / protocol / "dataset")
         features, manifest, _ = load_features(
             artifacts / protocol / "features", stage_id("features", protocol)
@@ -291,20 +291,31 @@ def _summary_figures(
     if curves:
         figures.training_curves(curves, out.path("training-curves.png"))
         made["curves"] = out.link("training-curves.png")
+    held_out = {
+        key: frame for key, frame in curves.items() if key[1] == CORRECTED.name and "heldout/elbo" in frame
+    }
+    if held_out:
+        figures.held_out_curves(held_out, out.path("held-out-curves.png"))
+        made["held_out"] = out.link("held-out-curves.png")
     if information:
         figures.information_matrices(information, FACTOR_NAMES, out.path("latent-factor-information.png"))
         made["information"] = out.link("latent-factor-information.png")
     return made
 
 
+def _table(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except OSError as exc:
+        raise UserError(f"cannot read {path} ({exc}); run: dvc repro aggregate") from None
+
+
 def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Path | None) -> dict[str, Any]:
-    """Write out/syntone/ and out/index.html, and the README's results section."""
+    """Write out/syntone/ and out/index.html, and the README's results sections. The ablation
+    ladder's table is read from beside `results` (the aggregate stage writes both)."""
     started = time.perf_counter()  # one process, nothing beside it in `dvc repro`: all cores
     items = _evaluations(params, artifacts)
-    try:
-        table = pd.read_csv(results)
-    except OSError as exc:
-        raise UserError(f"cannot read {results} ({exc}); run: dvc repro aggregate") from None
+    table, ladder = _table(results), _table(results.with_name("ladder.csv"))
     order = list(dict.fromkeys(table["model"]))
     items.sort(key=lambda i: (list(PROTOCOLS).index(i.protocol), order.index(i.model), i.seed))
     curves = _curves(items)
@@ -313,7 +324,7 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
         media: list[ModelMedia] = []
         originals: dict[str, list[tuple[str, str]]] = {}
         information: dict[str, np.ndarray] = {}
-        for protocol in PROTOCOLS:
+        for protocol in DATA_PROTOCOLS:
             first = {}
             for item in items:
                 if item.protocol == protocol:
@@ -330,13 +341,16 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
         summary = _summary_figures(table, items, information, curves, output)
         erasure = _amplitude_erasure(artifacts, output)
         _plot_data(items, curves, output)
-        markdown = tables.report_markdown(table, items)
+        markdown, ladder_markdown = tables.report_markdown(table, items), tables.ladder_markdown(ladder)
         (staging / "results.md").write_text(markdown)
         table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
-        html = page.render(table, items, media, originals, summary, erasure, information, LABELS)
+        (staging / "ladder.md").write_text(ladder_markdown)
+        ladder.to_csv(staging / "ladder.csv", index=False, lineterminator="\n")
+        html = page.render(table, ladder, items, media, originals, summary, erasure, information, LABELS)
     atomic_write_text(out / "index.html", html)
     if readme is not None:
         patch_readme(readme, markdown, tables.MARKERS)
+        patch_readme(readme, ladder_markdown, tables.LADDER_MARKERS)
     files = [p for p in (out / "syntone").rglob("*") if p.is_file()] + [out / "index.html"]
     return {
         "files": len(files),
