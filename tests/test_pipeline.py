@@ -21,6 +21,8 @@ PIPELINE = (
     *DATASET_STAGES, "features@paper", "features@corrected",
     *(f"{stage}_{protocol}@{model}-{seed}" for stage in ("train", "evaluate")
       for protocol in ("paper", "corrected") for model in ("vae", "factor_vae") for seed in (0, 1)),
+    "train_front_end_only@vae-0", "train_loss_only@vae-0",
+    *(f"evaluate_{rung}@vae-0" for rung in ("rescored", "front_end_only", "loss_only")),
     "aggregate", "report", *(f"{stage}@{v}" for stage in ("synspeech", "synspeech_checks")
                              for v in ("small", "medium", "large")),
     *(f"{stage}@{v}" for stage in ("speech_features", "speech_baseline") for v in ("small", "medium")),
