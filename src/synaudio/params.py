@@ -131,7 +131,7 @@ class Training(_Section):
     batch_size: int = Field(default=64, ge=2)
     epochs: int = Field(default=20, ge=1)
     paper_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
-    corrected_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2, 3])  # full scale: 0-4
+    corrected_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     corrected_epochs: int | None = Field(default=10, ge=1)  # None: as the paper protocol (full scale)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=1, ge=1)
