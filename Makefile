@@ -86,8 +86,13 @@ lock: ## re-resolve pyproject's dependencies (+dev) into requirements.lock
 PYTEST = pytest $(1) $(PYTEST_ARGS) || { status=$$?; [ $$status -ne 5 ] || \
 	  echo "error: pytest collected no tests (exit 5); check tests/ and the markers" >&2; exit $$status; }
 
+# The fast tier runs on one pytest-xdist worker per core (TEST_WORKERS; 0: in this process);
+# the tiny pipeline's tests stay together on one worker (tests/conftest.py). A whole run
+# records its wall time for `make bench` (build/bench/fast_tier.json).
+TEST_WORKERS ?= $(shell nproc)
 test: install ## the fast test tier (what CI runs), incl. a tiny end-to-end dvc repro
-	$(call PYTEST,-m "not slow")
+	start=$$(date +%s); $(call PYTEST,-m "not slow" -n $(TEST_WORKERS) --dist loadgroup); \
+	$(if $(PYTEST_ARGS),true,python bench/record.py fast_tier $$(( $$(date +%s) - start )) "$$(nproc) cores")
 
 test-slow: install ## every test, paper-scale ones included
 	$(call PYTEST,)
@@ -99,14 +104,17 @@ clone-check: ## clone HEAD into a temporary folder and run `make quick` and `mak
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
 	git clone -q "$(CURDIR)" "$$d/synaudio"; cd "$$d/synaudio"; \
 	unset MLFLOW_TRACKING_URI VIRTUAL_ENV; export PATH="$$(echo "$$PATH" | sed 's|$(VENV_DIR)/bin:||g')"; \
+	start=$$(date +%s); $(MAKE) --no-print-directory install; install=$$(( $$(date +%s) - start )); \
 	start=$$(date +%s); $(MAKE) --no-print-directory quick; quick=$$(( $$(date +%s) - start )); \
+	$(VENV_DIR)/bin/python "$(CURDIR)/bench/record.py" quick $$quick "venv install $${install} s before it"; \
 	grep -q 'id="provenance-table"' build/quick/reports/index.html; \
 	grep -q 'id="provenance-table"' build/quick/reports/speech.html; \
 	start=$$(date +%s); $(MAKE) --no-print-directory report; \
 	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/dvc repro --force --single-item report; \
 	report=$$(( $$(date +%s) - start )); \
 	git diff --exit-code --stat -- reports README.md || { echo "error: the report rebuilt from a clone differs from the committed one" >&2; exit 1; }; \
-	echo "clone-check: make quick $${quick} s (install included), make report + forced rebuild $${report} s; reports/ identical"
+	echo "clone-check: venv install $${install} s, make quick $${quick} s, make report + forced rebuild $${report} s;" \
+	  "reports/ identical"
 
 lint: install ## ruff (lint + format check) and hadolint on the Dockerfile
 	ruff check src tests bench
@@ -119,9 +127,11 @@ SCALE ?=
 SCALE_OVERRIDES := $(if $(filter full,$(SCALE)),params.full.yaml,$(if $(SCALE),$(error SCALE=$(SCALE): use SCALE=full or leave it unset)))
 QUICK_DIR := build/quick
 
-all: install data ## the whole pipeline (dvc repro); SCALE=full: the papers' full grid (params.full.yaml)
+# `synaudio schedule` is `dvc repro` with cores // training.threads trainings or evaluations
+# side by side (never more busy threads than cores); SCALE=full runs as one DVC experiment.
+all: install data ## the whole pipeline on every core (synaudio schedule); SCALE=full: the papers' grid (params.full.yaml)
 	synaudio tracking-init
-	$(if $(SCALE_OVERRIDES),dvc exp run $$(synaudio params --overrides $(SCALE_OVERRIDES)),dvc repro)
+	$(if $(SCALE_OVERRIDES),dvc exp run $$(synaudio params --overrides $(SCALE_OVERRIDES)),synaudio schedule)
 
 quick: install data ## every stage on the reduced grid of params.quick.yaml; its report lands in build/quick/
 	synaudio tracking-init
@@ -147,14 +157,18 @@ ui: install ## the MLflow UI over every run on 127.0.0.1 (port UI_PORT, default 
 	synaudio tracking-init
 	mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
 
-bench: install ## measure speed and memory against the targets in the issues
+# Each bench prints its own breakdown and records its row of the performance table; the
+# table's last two rows come from the latest `make clone-check` and `make test` here.
+bench: install ## measure speed and memory against the issues' targets; ends with the table (BENCH_README=1: into README)
 	python bench/syntone_bench.py
 	python bench/metrics_bench.py
 	python bench/speech_eval_bench.py
+	python bench/evaluation_bench.py
 	python bench/training_bench.py
 	python bench/synspeech_bench.py
 	python bench/report_bench.py
 	python bench/dvc_noop_bench.py
+	python bench/record.py $(if $(BENCH_README),--readme)
 
 # The container engine: Docker when its daemon answers, else podman (ENGINE=podman or
 # ENGINE=docker to choose; extra engine options may follow the name). Package access

@@ -19,6 +19,7 @@ trainings >= 90 % of a quiet one.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from record import record
 from synaudio.features import frame_max_normalise, mel_transform
 from synaudio.models.objectives import build_objective
 from synaudio.params import Params
@@ -88,7 +90,8 @@ def flops_per_sample() -> float:
 
 
 def peak_gflops(threads: int) -> dict[str, float]:
-    """The machine's practical peak on `threads` threads: best of a few sgemm and conv runs."""
+    """The practical peak on `threads` threads under this process's kernel pins: best of a
+    few sgemm and conv runs."""
     torch.set_num_threads(threads)
     a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
     x, w = torch.rand(64, 64, 32, 32), torch.rand(64, 64, 3, 3)
@@ -125,15 +128,37 @@ def _concurrent(steps: int) -> list[float]:
     return [float(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
 
 
+def native_peak_gflops(threads: int) -> float:
+    """The machine's own peak: the same runs in a process without the archive's kernel pins
+    (SYNAUDIO_CPU_ISA=native - AVX-512 where the CPU has it, MKL's automatic branch)."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"from training_bench import peak_gflops as p; print(max(p({threads}).values()))"
+    )
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**environment, "SYNAUDIO_CPU_ISA": "native"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(result.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     peaks = {threads: peak_gflops(threads) for threads in (1, 2)}
+    native = {threads: native_peak_gflops(threads) for threads in (1, 2)}
     per_sample = flops_per_sample()
-    print("measured peak (GFLOP/s, best of 5): " + "; ".join(
+    print("measured peak under the archive's pins (GFLOP/s, best of 5): " + "; ".join(
         f"{threads} thread(s): " + ", ".join(f"{name} {value:.0f}" for name, value in peak.items())
         for threads, peak in peaks.items()
+    ) + "; without the pins (the machine's own): " + ", ".join(
+        f"{threads} thread(s) {value:.0f}" for threads, value in native.items()
     ))  # fmt: skip
     print(
         "training step FLOPs (forward + backward, torch.utils.flop_counter): "
@@ -153,10 +178,17 @@ def main() -> None:
         print(f"  {name:<62} {rate:7.0f} samples/s  {rate / reference:4.1f}x  "
               f"{achieved:5.1f} GFLOP/s = {achieved / peak:4.0%} of the {threads}-thread peak")  # fmt: skip
     quiet = rows[2][2]  # 1 thread, channels-last: the committed configuration
+    achieved = quiet * per_sample / 1e9
+    share = achieved / max(peaks[1].values())
+    record("training_step", share, f"{quiet:.0f} samples/s x {per_sample / 1e6:.0f} MFLOP = {achieved:.0f} "
+           f"GFLOP/s; peak {max(peaks[1].values()):.0f} pinned, {native[1]:.0f} unpinned "
+           f"({achieved / native[1]:.0%} of it)")  # fmt: skip
     together = _concurrent(args.steps)
     print("two 1-thread trainings at once (separate processes), each vs the quiet 1-thread run: "
           + ", ".join(f"{rate:.0f} samples/s = {rate / quiet:.0%}" for rate in together)
           + " (target >= 90 %)")  # fmt: skip
+    record("two_trainings", min(together) / quiet,
+           " and ".join(f"{rate:.0f}" for rate in together) + f" vs {quiet:.0f} samples/s")  # fmt: skip
 
 
 if __name__ == "__main__":

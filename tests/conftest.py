@@ -63,6 +63,15 @@ TINY: dict[str, Any] = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `make test` (pytest-xdist, one worker per core, --dist loadgroup) every test of
+    the tiny pipeline runs on one worker, so its session fixture - a whole `dvc repro` -
+    is built once while the other worker takes the rest of the tier."""
+    for item in items:
+        if "reproduced" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("tiny_pipeline"))
+
+
 @pytest.fixture
 def tiny() -> Params:
     return validate(TINY)
@@ -160,15 +169,20 @@ def dvc(
 
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Path:
-    """A project copy on TINY params, `dvc repro`-ed once for the whole session, committed;
+    """A project copy on TINY params, reproduced once for the whole session by `synaudio
+    schedule` (what `make all` runs: DVC stages side by side on two workers), committed;
     modules.jsonl beside it records the synaudio modules each stage's command loaded."""
     project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY)
-    dvc(
-        project,
-        "repro",
-        tracking_uri=tracking_uri,
-        env={"SYNAUDIO_MODULES_LOG": str(project.parent / "modules.jsonl")},
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "SYNAUDIO_MODULES_LOG": str(project.parent / "modules.jsonl"),
+    }
+    result = subprocess.run(
+        [BIN / "synaudio", "schedule", "--jobs", "2"], cwd=project, env=env, capture_output=True, text=True
     )
+    assert result.returncode == 0, f"synaudio schedule failed:\n{result.stdout}\n{result.stderr}"
     git(project, "add", "-A")
     git(project, "commit", "-qm", "reproduced")
     return project

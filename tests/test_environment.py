@@ -25,17 +25,23 @@ def test_doctor_loads_torch_and_torchaudio_and_computes_a_mel_spectrogram() -> N
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="the CPU pin applies to x86-64")
 @pytest.mark.parametrize(
-    ("isa", "kernels"), [("avx2", ["avx2", "Haswell"]), ("avx512", ["avx512", "SkylakeX"])]
+    ("isa", "kernels"),
+    [("avx2", ["avx2", "COMPATIBLE", "Haswell"]), ("avx512", ["avx512", "COMPATIBLE", "SkylakeX"])],
 )
 def test_importing_synaudio_pins_every_blas_kernel(isa: str, kernels: list[str]) -> None:
     """OpenBLAS (numpy, scipy, scikit-learn) included: it picks its kernel by CPU otherwise.
-    Both settings are checked, so the pin is seen to act whatever this machine would pick."""
+    Both settings are checked, so the pin is seen to act whatever this machine would pick;
+    MKL takes its COMPATIBLE branch under either (the only one that holds on AMD CPUs too)."""
     code = (
         "import synaudio, numpy, os; from threadpoolctl import threadpool_info; "
-        "print(os.environ['ATEN_CPU_CAPABILITY'], *sorted({i.get('architecture') for i in threadpool_info() "
-        "if i['internal_api'] == 'openblas'}))"
+        "print(os.environ['ATEN_CPU_CAPABILITY'], os.environ['MKL_CBWR'], *sorted({i.get('architecture') "
+        "for i in threadpool_info() if i['internal_api'] == 'openblas'}))"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY", "MKL_CBWR")
+    }
     env["SYNAUDIO_CPU_ISA"] = isa
     result = subprocess.run([BIN / "python", "-c", code], capture_output=True, text=True, check=True, env=env)
     assert result.stdout.split() == kernels

@@ -1,5 +1,6 @@
 """The archive-wide sub-commands, beside the studies' own: verify datasets, print params,
-metrics of your own codes, check the environment, create the MLflow database."""
+metrics of your own codes, check the environment, create the MLflow database, run the
+pipeline on every core."""
 
 from __future__ import annotations
 
@@ -190,6 +191,32 @@ def _none(parser: argparse.ArgumentParser) -> None:
     pass
 
 
+def _schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "stages", nargs="*", help="stages (or matrix groups) to bring up to date (default: all)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, help="parallel stages at once (default: the cores // training.threads)"
+    )
+
+
+def _schedule(args: argparse.Namespace) -> None:
+    from synaudio import schedule
+
+    threads = load_params(args.params).training.threads
+    jobs = args.jobs or max(1, schedule.cores() // threads)
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: give at least 1")
+    root = Path.cwd()
+    plan = schedule.plan(root, args.stages)
+    if not plan.order:
+        print("schedule: every stage is up to date")
+        return
+    print(f"schedule: {len(plan.order)} stage(s) to run, {len(plan.parallel)} of them up to {jobs} at once "
+          f"({schedule.cores()} cores, training.threads {threads})")  # fmt: skip
+    schedule.run(root, plan, jobs)
+
+
 COMMANDS = (
     Command(
         "verify", "check dataset directories against their manifests (SHA-256)", _verify_arguments, _verify
@@ -202,4 +229,10 @@ COMMANDS = (
     ),
     Command("doctor", "check the environment (torch + torchaudio load, system tools)", _none, _doctor),
     Command("tracking-init", "create the MLflow database and experiment", _none, _tracking_init),
+    Command(
+        "schedule",
+        "dvc repro on every core: trainings and evaluations side by side",
+        _schedule_arguments,
+        _schedule,
+    ),
 )
