@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from synaudio.errors import UserError
@@ -30,7 +30,7 @@ class Plan:
 
     upstream: dict[str, set[str]]
     parallel: set[str]
-    order: list[str] = field(default_factory=list)  # a topological order (upstream first)
+    order: list[str]  # a topological order (upstream first)
 
 
 def cores() -> int:

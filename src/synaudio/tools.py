@@ -204,7 +204,7 @@ def _schedule(args: argparse.Namespace) -> None:
     from synaudio import schedule
 
     threads = load_params(args.params).training.threads
-    jobs = args.jobs or max(1, schedule.cores() // threads)
+    jobs = max(1, schedule.cores() // threads) if args.jobs is None else args.jobs
     if jobs < 1:
         raise UserError(f"--jobs {jobs}: give at least 1")
     root = Path.cwd()
