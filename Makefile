@@ -133,15 +133,9 @@ all: install data ## the whole pipeline on every core (synaudio schedule); SCALE
 	synaudio tracking-init
 	$(if $(SCALE_OVERRIDES),dvc exp run $$(synaudio params --overrides $(SCALE_OVERRIDES)),synaudio schedule)
 
-quick: install data ## every stage on the reduced grid of params.quick.yaml; its report lands in build/quick/
+quick: install data ## every stage on the reduced grid of params.quick.yaml, in a worktree (build/quick/work); report in build/quick/
 	synaudio tracking-init
-	dvc exp remove quick -q 2>/dev/null || true
-	dvc exp run --temp --name quick $$(synaudio params --overrides params.quick.yaml)
-	rm -rf $(QUICK_DIR) && mkdir -p $(QUICK_DIR)
-	git archive "$$(git for-each-ref --format='%(objectname) %(refname)' refs/exps | awk '$$2 ~ /\/quick$$/ {print $$1}')" \
-	  reports README.md | tar -x -C $(QUICK_DIR)
-	@echo "quick: the report of this run is $(QUICK_DIR)/reports/index.html (and speech.html); the run is" \
-	  "DVC experiment 'quick' ('dvc exp show' compares it; the workspace is untouched)"
+	synaudio quick
 
 # The report's regenerable inputs first; then, should the committed weights not match this
 # machine's features (code or CPU kernels changed), stop rather than retrain for hours.

@@ -12,6 +12,7 @@ stages `dvc status` reports, and those downstream of them, are scheduled, in DAG
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -43,25 +44,26 @@ def plan(root: Path, targets: list[str]) -> Plan:
     import networkx as nx
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
+    # Stage addresses are relative to the working directory: name them as `dvc repro` in root does.
+    with contextlib.chdir(root), Repo(".") as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        named = {stage.addressing: stage for stage in repo.index.stages if stage.cmd}
-        wanted = set(named)
-        if targets:
-            wanted = set()
-            for target in targets:
-                matches = [n for n in named if n == target or n.split("@")[0] == target]
-                if not matches:
-                    raise UserError(f"no stage named {target!r} in dvc.yaml; `dvc stage list` shows them")
-                for name in matches:
-                    wanted |= {name} | {s.addressing for s in nx.descendants(graph, named[name]) if s.cmd}
-        stale = {name for name in repo.status() if name in wanted}
-    stale |= {
-        s.addressing for name in stale for s in nx.ancestors(graph, named[name]) if s.addressing in wanted
-    }
-    order = [s.addressing for s in reversed(list(nx.topological_sort(graph))) if s.addressing in stale]
+        address = {stage: stage.addressing for stage in graph.nodes}
+        stale_here = set(repo.status())
+    named = {address[stage]: stage for stage in graph.nodes if stage.cmd}
+    wanted = set(named)
+    if targets:
+        wanted = set()
+        for target in targets:
+            matches = [n for n in named if n == target or n.split("@")[0] == target]
+            if not matches:
+                raise UserError(f"no stage named {target!r} in dvc.yaml; `dvc stage list` shows them")
+            for name in matches:
+                wanted |= {name} | {address[s] for s in nx.descendants(graph, named[name]) if s.cmd}
+    stale = stale_here & wanted
+    stale |= {address[s] for name in stale for s in nx.ancestors(graph, named[name]) if address[s] in wanted}
+    order = [address[s] for s in reversed(list(nx.topological_sort(graph))) if address[s] in stale]
     upstream = {
-        name: {s.addressing for s in graph.successors(named[name]) if s.addressing in stale} for name in order
+        name: {address[s] for s in graph.successors(named[name]) if address[s] in stale} for name in order
     }
     parallel = {name for name in order if (named[name].meta or {}).get("parallel")}
     return Plan(upstream, parallel, order)
@@ -86,7 +88,7 @@ def run(root: Path, plan: Plan, jobs: int) -> None:
             log = logs / f"{name.replace('@', '_')}.log"
             with open(log, "w") as handle:
                 process = subprocess.Popen(
-                    [_dvc(), "--wait-for-lock", "repro", "--single-item", name],
+                    [dvc_executable(), "--wait-for-lock", "repro", "--single-item", name],
                     cwd=root, stdout=handle, stderr=subprocess.STDOUT,
                 )  # fmt: skip
             running[name] = (process, time.perf_counter(), log)
@@ -115,7 +117,7 @@ def run(root: Path, plan: Plan, jobs: int) -> None:
     )
 
 
-def _dvc() -> str:
+def dvc_executable() -> str:
     """The dvc beside this Python (the venv's), else the one on PATH."""
     beside = Path(sys.executable).parent / "dvc"
     return str(beside) if beside.exists() else "dvc"

@@ -200,13 +200,22 @@ def _schedule_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _jobs(requested: int | None, threads: int) -> int:
+    """--jobs as given (at least 1), else as many stages as the cores hold at `threads` each."""
+    from synaudio import schedule
+
+    if requested is None:
+        return max(1, schedule.cores() // threads)
+    if requested < 1:
+        raise UserError(f"--jobs {requested}: give at least 1")
+    return requested
+
+
 def _schedule(args: argparse.Namespace) -> None:
     from synaudio import schedule
 
     threads = load_params(args.params).training.threads
-    jobs = max(1, schedule.cores() // threads) if args.jobs is None else args.jobs
-    if jobs < 1:
-        raise UserError(f"--jobs {jobs}: give at least 1")
+    jobs = _jobs(args.jobs, threads)
     root = Path.cwd()
     plan = schedule.plan(root, args.stages)
     if not plan.order:
@@ -215,6 +224,21 @@ def _schedule(args: argparse.Namespace) -> None:
     print(f"schedule: {len(plan.order)} stage(s) to run, {len(plan.parallel)} of them up to {jobs} at once "
           f"({schedule.cores()} cores, training.threads {threads})")  # fmt: skip
     schedule.run(root, plan, jobs)
+
+
+def _quick_arguments(parser: argparse.ArgumentParser) -> None:
+    _schedule_arguments(parser)
+    parser.add_argument(
+        "--overrides", type=Path, default=Path("params.quick.yaml"), help="(default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("build/quick"), help="(default: %(default)s)")
+
+
+def _quick(args: argparse.Namespace) -> None:
+    from synaudio import quick
+
+    merged, params = quick.quick_params(Path(args.params), args.overrides)
+    quick.run(Path.cwd(), args.out, merged, args.stages, _jobs(args.jobs, params.training.threads))
 
 
 COMMANDS = (
@@ -234,5 +258,11 @@ COMMANDS = (
         "dvc repro on every core: trainings and evaluations side by side",
         _schedule_arguments,
         _schedule,
+    ),
+    Command(
+        "quick",
+        "every stage on params.quick.yaml's grid, in a worktree beside the workspace",
+        _quick_arguments,
+        _quick,
     ),
 )
