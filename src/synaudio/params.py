@@ -425,12 +425,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return validate(load_yaml(path), str(path))
 
 
-def merge(tree: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """`tree` with `patch` laid over it: mappings merged key by key, anything else replaced."""
+def _merge(tree: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     merged = dict(tree)
     for key, value in patch.items():
         nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        merged[key] = merge(merged[key], value) if nested else value
+        merged[key] = _merge(merged[key], value) if nested else value
     return merged
 
 
@@ -438,7 +437,7 @@ def with_overrides(params: Params, overrides: Any, source: str) -> Params:
     """`params` with a nested mapping of overrides applied, validated as a whole."""
     if not isinstance(overrides, dict):
         raise UserError(f"{source}: must be a mapping of sections to override")
-    return validate(merge(params.model_dump(), overrides), source)
+    return validate(_merge(params.model_dump(), overrides), source)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

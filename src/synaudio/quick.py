@@ -26,7 +26,7 @@ import yaml
 from synaudio import schedule
 from synaudio.atomic import atomic_write_text
 from synaudio.errors import UserError
-from synaudio.params import Params, load_yaml, merge, validate
+from synaudio.params import Params, load_params, load_yaml, with_overrides
 from synaudio.tracking import tracking_uri
 
 COPIED = ("reports", "README.md")  # the run's report, copied next to the worktree when it was made
@@ -69,36 +69,33 @@ def _carry_workspace(root: Path, work: Path) -> int:
     return len([p for p in changed if p]) + len(untracked)
 
 
-def quick_params(params_path: Path, overrides_path: Path) -> tuple[dict, Params]:
+def quick_params(params_path: Path, overrides_path: Path) -> Params:
     """The parameters file with the overrides merged, validated (before anything is
     written, so a bad overrides file leaves the previous quick run in place)."""
-    overrides = load_yaml(overrides_path)
-    if not isinstance(overrides, dict):
-        raise UserError(f"{overrides_path}: must be a mapping of sections to override")
-    merged = merge(load_yaml(params_path), overrides)
-    return merged, validate(merged, f"{params_path} with {overrides_path}")
+    return with_overrides(load_params(params_path), load_yaml(overrides_path), str(overrides_path))
 
 
-def prepare(root: Path, out: Path, merged: dict) -> tuple[Path, int]:
-    """A fresh worktree under `out` ready to reproduce on the merged parameters; returns it
-    and how many files of the workspace differ from the commit."""
+def prepare(root: Path, out: Path, params: Params) -> tuple[Path, int]:
+    """A fresh worktree under `out` ready to reproduce on `params`; returns it and how many
+    files of the workspace differ from the commit."""
     _git(root, "rev-parse", "--verify", "HEAD")  # a checkout with a commit, or a clear error
     _remove_previous(root, out)
     work = out / "work"
     _git(root, "worktree", "add", "--detach", "--quiet", str(work), "HEAD")
     changed = _carry_workspace(root, work)
-    atomic_write_text(work / "params.yaml", yaml.safe_dump(merged, sort_keys=False))
+    # every key spelled out, as in the repository's params.yaml (DVC reads it literally)
+    atomic_write_text(work / "params.yaml", yaml.safe_dump(params.model_dump(), sort_keys=False))
     (work / "dvc.lock").unlink(missing_ok=True)  # the committed scale's record: every stage re-runs anyway
     cache = (root / ".dvc" / "cache").resolve()
     subprocess.run([schedule.dvc_executable(), "cache", "dir", "--local", str(cache)], cwd=work, check=True)
     return work, changed
 
 
-def run(root: Path, out: Path, merged: dict, stages: list[str], jobs: int) -> None:
-    """Reproduce `stages` (all when empty) of a worktree on `merged` parameters, `jobs` at once."""
+def run(root: Path, out: Path, params: Params, stages: list[str], jobs: int) -> None:
+    """Reproduce `stages` (all when empty) in a worktree on `params`, `jobs` at once."""
     started = time.perf_counter()
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()  # the checkout's database, not one in the worktree
-    work, changed = prepare(root, out, merged)
+    work, changed = prepare(root, out, params)
     print(f"quick: worktree {work} (HEAD + {changed} changed file(s)), overrides applied, {jobs} at once")
     plan = schedule.plan(work, stages)
     schedule.run(work, plan, jobs)

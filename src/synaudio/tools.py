@@ -237,8 +237,8 @@ def _quick_arguments(parser: argparse.ArgumentParser) -> None:
 def _quick(args: argparse.Namespace) -> None:
     from synaudio import quick
 
-    merged, params = quick.quick_params(Path(args.params), args.overrides)
-    quick.run(Path.cwd(), args.out, merged, args.stages, _jobs(args.jobs, params.training.threads))
+    params = quick.quick_params(Path(args.params), args.overrides)
+    quick.run(Path.cwd(), args.out, params, args.stages, _jobs(args.jobs, params.training.threads))
 
 
 COMMANDS = (
