@@ -6,7 +6,8 @@ measured peak, in one run.
 * The step's work is counted: FLOPs per sample of forward + backward from
   `torch.utils.flop_counter`, so every row prints achieved GFLOP/s and % of the peak.
 * Rows: the reference's data path (a spectrogram per item per step) beside precomputed
-  features, 1 and 2 threads, contiguous and channels-last; then two 1-thread trainings
+  features, 1 and 2 threads, contiguous and channels-last, and the committed configuration
+  under torch.compile (Inductor; not a training option: measured slower on CPU); then two 1-thread trainings
   running at once, each against a quiet 1-thread run (target: each >= 90 % of it - what
   the pipeline's one-thread-per-training, never-more-trainings-than-cores rule buys).
 
@@ -38,7 +39,7 @@ from synaudio.studies.syntone import recipe
 BATCH = 64
 
 
-def _setup(threads: int, channels_last: bool):
+def _setup(threads: int, channels_last: bool, compiled: bool = False):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     params = Params()
@@ -46,6 +47,9 @@ def _setup(threads: int, channels_last: bool):
     objective = build_objective(params.models["vae"], 8, 25_600, PAPER.loss)
     if channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)
+    if compiled:  # the objectives call encoder and decoder apart; in place keeps the weights' names
+        backbone.encoder.compile()
+        backbone.decoder.compile()
     return params, backbone, objective, torch.optim.Adam(backbone.parameters(), lr=1e-3)
 
 
@@ -57,11 +61,17 @@ def _step(backbone, objective, optimizer, x: torch.Tensor) -> None:
 
 
 def samples_per_second(
-    steps: int, threads: int, channels_last: bool, per_item_features: bool, start_at: float | None = None
+    steps: int,
+    threads: int,
+    channels_last: bool,
+    per_item_features: bool,
+    start_at: float | None = None,
+    compiled: bool = False,
 ) -> float:
-    """Training-step throughput after 3 warm-up steps; `start_at` (epoch seconds): wait
-    until then before timing, so that concurrent processes time the same window."""
-    params, backbone, objective, optimizer = _setup(threads, channels_last)
+    """Training-step throughput after 3 warm-up steps (compilation included in them);
+    `start_at` (epoch seconds): wait until then before timing, so that concurrent processes
+    time the same window."""
+    params, backbone, objective, optimizer = _setup(threads, channels_last, compiled)
     mel = mel_transform(params.features, 16_000)
     clips = torch.rand(BATCH, 16_000) * 2 - 1
     ready = torch.rand(BATCH, 1, 128, 32)
@@ -171,6 +181,8 @@ def main() -> None:
             layout = "channels-last" if channels_last else "contiguous"
             rate = samples_per_second(args.steps, threads, channels_last, per_item_features=False)
             rows.append((f"precomputed features, {threads} thread(s), {layout}", threads, rate))
+    compiled = samples_per_second(args.steps, 1, channels_last=True, per_item_features=False, compiled=True)
+    rows.append(("precomputed features, 1 thread, channels-last, torch.compile", 1, compiled))
     print(f"training step, paper backbone, batch {BATCH}, {args.steps} steps each (same run):")
     for name, threads, rate in rows:
         achieved = rate * per_sample / 1e9

@@ -18,6 +18,7 @@ from synaudio.report.inversion import Inverter
 from synaudio.report.readme import patch_readme
 from synaudio.studies.synspeech.report import MARKERS as SPEECH_MARKERS
 from synaudio.studies.synspeech.schema import BASELINES
+from synaudio.studies.syntone.evaluation import latent_information
 from synaudio.studies.syntone.report import LABELS, _vary
 from synaudio.studies.syntone.tables import MARKERS
 from tests.browser import inspect_page
@@ -150,6 +151,36 @@ def test_a_failed_report_keeps_the_previous_one(reproduced: Path, tmp_path: Path
     assert "model.pt" in result.stderr and "re-run its training stage" in result.stderr
     after = {p: p.read_bytes() for p in (project / "reports").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_the_report_reads_latent_information_from_the_evaluation(
+    reproduced: Path, tmp_path: Path, cli
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(reproduced, project, symlinks=True)
+    result = project / "artifacts" / "syntone" / "corrected" / "eval" / "vae-seed0.json"
+    written = json.loads(result.read_text())
+    assert set(written["information"]) == {"waveform", "frequency", "amplitude"}
+    assert all(
+        len(row) == len(written["held_out"]["kl_per_dimension"]) and all(-1e-9 <= v <= 1 + 1e-9 for v in row)
+        for row in written["information"].values()
+    )
+    del written["information"]  # as an evaluation written before the field existed
+    result.write_text(json.dumps(written))
+    failed = cli("report", cwd=project)
+    assert failed.returncode == 2 and "dvc repro evaluate_corrected@vae-0" in failed.stderr
+
+
+def test_latent_information_is_one_for_a_code_that_is_the_factor_and_zero_for_a_constant() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.column_stack(
+        [rng.integers(0, 4, 2_000), rng.uniform(100, 8_000, 2_000), rng.uniform(0.1, 1, 2_000)]
+    )
+    codes = np.column_stack([truth[:, 0], np.zeros(2_000), truth[:, 2]])
+    information = latent_information(truth, codes, bins=20)
+    assert information["waveform"][0] == pytest.approx(1.0)
+    assert information["amplitude"][2] == pytest.approx(1.0)
+    assert all(row[1] == 0.0 for row in information.values())
 
 
 def _check_speech_page(page: Path, screenshot: Path, models: set[str]) -> dict:

@@ -9,7 +9,8 @@
   plus DCI, linear probes (also of log frequency and dB amplitude) and forest probes.
 
 Both also report the held-out reconstruction error, KL per dimension and active units
-(synaudio.inference).
+(synaudio.inference). ``corrected`` also writes I(z_k; factor_j) / H(factor_j) of every latent
+and factor (the report's information figure reads it rather than encoding again).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 
 from synaudio import metrics
 from synaudio.inference import encode, reconstruction_and_kl
+from synaudio.metrics.information import tables_for
 from synaudio.models.backbone import ConvVAE
 from synaudio.params import Evaluation
 from synaudio.protocol import Protocol
@@ -69,6 +71,7 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """All numbers for one trained model under `protocol` (a JSON-ready dict)."""
     truth = factors.loc[:, list(FACTOR_COLUMNS)].to_numpy(dtype=np.float64)
+    extra: dict[str, Any] = {}
     if protocol.latents == "sampled_all_clips":
         mean, log_var = encode(backbone, features)
         rng = np.random.default_rng(seed)
@@ -101,10 +104,20 @@ def evaluate_model(
             "latents": "posterior means, held-out clips",
             "probes": "linear (logistic / ridge) and forest, on waveform, Hz, log Hz, amplitude and dB",
         }
+        extra["information"] = latent_information(truth[test_rows], mean, settings.bins)
     return {
         "protocol": protocol.name,
         "factors": list(FACTOR_COLUMNS),
         "metrics": scores,
         "settings": evaluated,
         "held_out": reconstruction_and_kl(backbone, features[test_rows]),
+        **extra,
     }
+
+
+def latent_information(truth: np.ndarray, codes: np.ndarray, bins: int) -> dict[str, list[float]]:
+    """{factor: [I(z_k; factor) / H(factor) for every latent k]} on the held-out codes, the
+    metrics' own binning (standard convention)."""
+    tables = tables_for(truth, codes, "standard", bins=bins, factor_kinds=FACTOR_KINDS)
+    ratio = tables.mi / np.maximum(tables.h_factors[:, None], 1e-12)
+    return {name: [float(v) for v in row] for name, row in zip(FACTOR_NAMES, ratio, strict=True)}

@@ -11,7 +11,11 @@ leaves the previous report intact.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +25,11 @@ import pandas as pd
 import torch
 
 from synaudio.atomic import atomic_directory, atomic_write_text
+from synaudio.command import cap_threads
 from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
 from synaudio.features import load_features
 from synaudio.inference import ACTIVE_KL, SUMMARY_FILE, encode, load_backbone
-from synaudio.metrics.information import tables_for
 from synaudio.params import Params
 from synaudio.protocol import CORRECTED, DATA_PROTOCOLS, PROTOCOLS
 from synaudio.report import figures
@@ -34,7 +38,7 @@ from synaudio.report.output import Output, decode
 from synaudio.report.readme import patch_readme
 from synaudio.store import load_dataset
 from synaudio.studies.syntone import page, recipe, tables
-from synaudio.studies.syntone.evaluation import FACTOR_COLUMNS, FACTOR_KINDS, FACTOR_NAMES
+from synaudio.studies.syntone.evaluation import FACTOR_COLUMNS, FACTOR_NAMES
 
 LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "modularity": "Modularity",
           "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
@@ -150,20 +154,13 @@ def _vary(base: np.ndarray, dim: int, values: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _model_media(
-    item: Evaluated, inputs: ProtocolInputs, params: Params, out: Output
-) -> tuple[ModelMedia, np.ndarray | None]:
-    """Reconstruction, prior-sample and traversal figures plus audio for one trained model;
-    also returns the posterior means of the held-out clips (corrected protocol)."""
+def _model_media(item: Evaluated, inputs: ProtocolInputs, params: Params, out: Output) -> ModelMedia:
+    """Reconstruction, prior-sample and traversal figures plus audio for one trained model."""
     settings = params.report
     backbone = load_backbone(item.model_dir, params.training.latent_dim, recipe.backbone())
     media = ModelMedia(item.protocol, item.model, item.seed)
     prefix = f"{item.protocol}/{item.model}"
     inverter, samples = inputs.inverter, inputs.dataset.audio.shape[1]
-
-    # Held-out means feed the latent-factor information figure (corrected protocol only).
-    held_out = PROTOCOLS[item.protocol].latents == "posterior_means_held_out"
-    means = encode(backbone, inputs.features[inputs.test_rows])[0] if held_out else None
     example_means, _ = encode(backbone, inputs.features[inputs.examples])
     rebuilt = decode(backbone, example_means)
     inverted = [inverter.waveform(image, samples) for image in rebuilt]
@@ -207,13 +204,41 @@ def _model_media(
         media.audio["traversal"].append(
             (out.link(name), f"z{dim} from {values[0]:+.0f} to {values[-1]:+.0f}, {len(values)} steps")
         )
-    return media, means
+    return media
 
 
-def _information(inputs: ProtocolInputs, means: np.ndarray, bins: int) -> np.ndarray:
-    """I(z_k; factor_j) / H(factor_j) on the held-out posterior means, (factors, latents)."""
-    info = tables_for(inputs.truth[inputs.test_rows], means, "standard", bins=bins, factor_kinds=FACTOR_KINDS)
-    return info.mi / np.maximum(info.h_factors[:, None], 1e-12)
+_WORKER_INPUTS: dict[str, ProtocolInputs] = {}  # per worker process: each protocol's inputs, loaded once
+
+
+def _start_worker(threads: int) -> None:
+    cap_threads(threads)  # as the stage itself: the bytes of every figure and clip do not depend on the pool
+
+
+def _worker_inputs(artifacts: Path, protocol: str, params: Params) -> ProtocolInputs:
+    if protocol not in _WORKER_INPUTS:
+        _WORKER_INPUTS[protocol] = ProtocolInputs(artifacts, protocol, params)
+    return _WORKER_INPUTS[protocol]
+
+
+def _media_in_worker(item: Evaluated, artifacts: Path, params: Params, out: Output) -> ModelMedia:
+    return _model_media(item, _worker_inputs(artifacts, item.protocol, params), params, out)
+
+
+def _originals_in_worker(
+    protocol: str, artifacts: Path, params: Params, out: Output
+) -> list[tuple[str, str]]:
+    return _originals(_worker_inputs(artifacts, protocol, params), out)
+
+
+def _information(item: Evaluated) -> np.ndarray:
+    """I(z_k; factor_j) / H(factor_j), (factors, latents), as the evaluation stage wrote it."""
+    written = item.result.get("information")
+    if written is None:
+        raise UserError(
+            f"{item.stages[1]}'s result has no latent-factor information (written by an older version); "
+            f"re-run: dvc repro {item.stages[1]}"
+        )
+    return np.array([written[name] for name in FACTOR_NAMES], dtype=np.float64)
 
 
 def _amplitude_erasure(artifacts: Path, out: Output) -> dict[str, Any]:
@@ -310,37 +335,57 @@ def _table(path: Path) -> pd.DataFrame:
         raise UserError(f"cannot read {path} ({exc}); run: dvc repro aggregate") from None
 
 
+@contextmanager
+def _pool(params: Params) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes for the per-model media: the report stage runs alone (synaudio
+    schedule, dvc repro), so every core, at training.threads each. Spawned, not forked:
+    torch's thread pools do not survive a fork."""
+    from synaudio.schedule import cores
+
+    threads = params.training.threads
+    context = multiprocessing.get_context("spawn")
+    workers = max(1, cores() // threads)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(threads,)
+    ) as pool:
+        yield pool
+
+
 def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Path | None) -> dict[str, Any]:
     """Write out/syntone/ and out/index.html, and the README's results sections. The ablation
     ladder's table is read from beside `results` (the aggregate stage writes both)."""
-    started = time.perf_counter()  # one process, nothing beside it in `dvc repro`: all cores
+    started = time.perf_counter()
     items = _evaluations(params, artifacts)
     table, ladder = _table(results), _table(results.with_name("ladder.csv"))
     order = list(dict.fromkeys(table["model"]))
     items.sort(key=lambda i: (list(PROTOCOLS).index(i.protocol), order.index(i.model), i.seed))
     curves = _curves(items)
-    with atomic_directory(out / "syntone") as staging:
+    with atomic_directory(out / "syntone") as staging, _pool(params) as pool:
         output = Output(staging, "syntone")
-        media: list[ModelMedia] = []
-        originals: dict[str, list[tuple[str, str]]] = {}
-        information: dict[str, np.ndarray] = {}
-        for protocol in DATA_PROTOCOLS:
-            first = {}
-            for item in items:
-                if item.protocol == protocol:
-                    first.setdefault(item.model, item)  # the lowest seed: items are sorted
-            if not first:
-                continue
-            inputs = ProtocolInputs(artifacts, protocol, params)
-            originals[protocol] = _originals(inputs, output)
-            for item in first.values():
-                entry, means = _model_media(item, inputs, params, output)
-                media.append(entry)
-                if means is not None:
-                    information[item.model] = _information(inputs, means, params.evaluation.bins)
-        summary = _summary_figures(table, items, information, curves, output)
-        erasure = _amplitude_erasure(artifacts, output)
+        # Every figure and clip is a job for the worker processes (decoding, Griffin-Lim and
+        # matplotlib are the stage's time); this process only collects them.
+        first = {}
+        for item in items:
+            first.setdefault((item.protocol, item.model), item)  # the lowest seed: items are sorted
+        information = {
+            item.model: _information(item)
+            for item in first.values()
+            if PROTOCOLS[item.protocol].latents == "posterior_means_held_out"
+        }
+        media_jobs = [
+            pool.submit(_media_in_worker, item, artifacts, params, output) for item in first.values()
+        ]
+        originals_jobs = {
+            protocol: pool.submit(_originals_in_worker, protocol, artifacts, params, output)
+            for protocol in DATA_PROTOCOLS
+            if any(key[0] == protocol for key in first)
+        }
+        summary_job = pool.submit(_summary_figures, table, items, information, curves, output)
+        erasure_job = pool.submit(_amplitude_erasure, artifacts, output)
         _plot_data(items, curves, output)
+        media = [job.result() for job in media_jobs]
+        originals = {protocol: job.result() for protocol, job in originals_jobs.items()}
+        summary, erasure = summary_job.result(), erasure_job.result()
         markdown, ladder_markdown = tables.report_markdown(table, items), tables.ladder_markdown(ladder)
         (staging / "results.md").write_text(markdown)
         table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
