@@ -7,7 +7,7 @@ measured peak, in one run.
   `torch.utils.flop_counter`, so every row prints achieved GFLOP/s and % of the peak.
 * Rows: the reference's data path (a spectrogram per item per step) beside precomputed
   features, 1 and 2 threads, contiguous and channels-last, and the committed configuration
-  under torch.compile (Inductor; not a training option: measured slower on CPU); then two 1-thread trainings
+  under torch.compile (`training.compile`, Inductor); then two 1-thread trainings
   running at once, each against a quiet 1-thread run (target: each >= 90 % of it - what
   the pipeline's one-thread-per-training, never-more-trainings-than-cores rule buys).
 
@@ -35,6 +35,7 @@ from synaudio.models.objectives import build_objective
 from synaudio.params import Params
 from synaudio.protocol import PAPER
 from synaudio.studies.syntone import recipe
+from synaudio.training import compile_backbone
 
 BATCH = 64
 
@@ -47,9 +48,8 @@ def _setup(threads: int, channels_last: bool, compiled: bool = False):
     objective = build_objective(params.models["vae"], 8, 25_600, PAPER.loss)
     if channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)
-    if compiled:  # the objectives call encoder and decoder apart; in place keeps the weights' names
-        backbone.encoder.compile()
-        backbone.decoder.compile()
+    if compiled:
+        compile_backbone(backbone)
     return params, backbone, objective, torch.optim.Adam(backbone.parameters(), lr=1e-3)
 
 
@@ -182,7 +182,7 @@ def main() -> None:
             rate = samples_per_second(args.steps, threads, channels_last, per_item_features=False)
             rows.append((f"precomputed features, {threads} thread(s), {layout}", threads, rate))
     compiled = samples_per_second(args.steps, 1, channels_last=True, per_item_features=False, compiled=True)
-    rows.append(("precomputed features, 1 thread, channels-last, torch.compile", 1, compiled))
+    rows.append(("precomputed features, 1 thread, channels-last, training.compile", 1, compiled))
     print(f"training step, paper backbone, batch {BATCH}, {args.steps} steps each (same run):")
     for name, threads, rate in rows:
         achieved = rate * per_sample / 1e9

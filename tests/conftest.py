@@ -63,10 +63,12 @@ TINY: dict[str, Any] = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into group names
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `make test` (pytest-xdist, one worker per core, --dist loadgroup) every test of
     the tiny pipeline runs on one worker, so its session fixture - a whole `dvc repro` -
-    is built once while the other worker takes the rest of the tier."""
+    is built once while the other worker takes the rest of the tier. (Measured: without
+    `tryfirst` both workers built it, 314 s each, four stages on two cores.)"""
     for item in items:
         if "reproduced" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("tiny_pipeline"))

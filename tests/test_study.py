@@ -114,9 +114,11 @@ def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Pa
     assert not (tmp_path / "m").exists()
 
 
-def _train_tiny(tiny_study: dict[str, Path], out: Path, precision: str, curves: bool = True) -> bytes:
+def _train_tiny(
+    tiny_study: dict[str, Path], out: Path, precision: str, curves: bool = True, compiled: bool = False
+) -> bytes:
     feats, _, split = features.load_features(tiny_study["corrected"] / "features", "features@corrected")
-    params = validate({**TINY, "training": {**TINY["training"], "precision": precision}})
+    params = validate({**TINY, "training": {**TINY["training"], "precision": precision, "compile": compiled}})
     training.train(
         recipe.config(params, "vae", CORRECTED), params.models["vae"], recipe.backbone(), feats,
         split["train"], split["test"] if curves else None, out, out.with_name(out.name + "-ckpt"), seed=0,
@@ -159,6 +161,23 @@ def test_mixed_precision_is_a_switch_that_changes_the_weights(tiny_study, tmp_pa
     with pytest.raises(UserError, match=r"16-mixed needs a CUDA device .* use 32-true or bf16-mixed"):
         _train_tiny(tiny_study, tmp_path / "fp16", "16-mixed")
     assert not (tmp_path / "fp16").exists()
+
+
+def test_compiling_keeps_the_weights_names_so_they_load_into_an_eager_network() -> None:
+    network = recipe.backbone()(8)
+    names = list(network.state_dict())
+    training.compile_backbone(network)
+    assert list(network.state_dict()) == names
+    recipe.backbone()(8).load_state_dict(network.state_dict())
+
+
+@pytest.mark.slow  # Inductor compiles C++ for ~30 s on a CPU
+def test_compile_is_a_switch_that_changes_the_numbers(tiny_study, tmp_path: Path) -> None:
+    eager = _train_tiny(tiny_study, tmp_path / "eager", "32-true")
+    compiled = _train_tiny(tiny_study, tmp_path / "compiled", "32-true", compiled=True)
+    assert eager != compiled
+    loaded = recipe.backbone()(TINY["training"].get("latent_dim", Params().training.latent_dim))
+    loaded.load_state_dict(torch.load(tmp_path / "compiled" / "model.pt", weights_only=True))
 
 
 def test_a_killed_run_resumes_to_the_same_weights(tiny_study, tmp_path: Path, write_params) -> None:

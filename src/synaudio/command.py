@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,11 @@ class Study:
 def outputs(args: argparse.Namespace) -> list[Path]:
     """The paths a command writes (its --out and --summary)."""
     return [path for path in (getattr(args, "out", None), getattr(args, "summary", None)) if path is not None]
+
+
+def cores() -> int:
+    """The cores this process may use (its affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cap_threads(threads: int) -> None:

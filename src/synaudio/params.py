@@ -139,6 +139,9 @@ class Training(_Section):
     # Lightning's precision: 32-true (the committed results), bf16-mixed (CPU or GPU) or
     # 16-mixed (CUDA only); mixed precision changes the numbers - a switch, off by default.
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    # torch.compile (Inductor) the encoder and decoder: another floating-point order, so the
+    # numbers change - a switch, off for the committed results (0.5x the eager step on a CPU).
+    compile: bool = False
 
 
 class Ladder(_Section):

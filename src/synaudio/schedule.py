@@ -13,7 +13,6 @@ stages `dvc status` reports, and those downstream of them, are scheduled, in DAG
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import time
@@ -32,11 +31,6 @@ class Plan:
     upstream: dict[str, set[str]]
     parallel: set[str]
     order: list[str]  # a topological order (upstream first)
-
-
-def cores() -> int:
-    """The cores this process may use (its affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def plan(root: Path, targets: list[str]) -> Plan:

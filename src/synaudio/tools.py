@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from synaudio.atomic import atomic_write_text
-from synaudio.command import Command, seed
+from synaudio.command import Command, cores, seed
 from synaudio.errors import UserError
 from synaudio.params import flatten, load_params, load_yaml, with_overrides
 
@@ -202,10 +202,9 @@ def _schedule_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _jobs(requested: int | None, threads: int) -> int:
     """--jobs as given (at least 1), else as many stages as the cores hold at `threads` each."""
-    from synaudio import schedule
 
     if requested is None:
-        return max(1, schedule.cores() // threads)
+        return max(1, cores() // threads)
     if requested < 1:
         raise UserError(f"--jobs {requested}: give at least 1")
     return requested
@@ -222,7 +221,7 @@ def _schedule(args: argparse.Namespace) -> None:
         print("schedule: every stage is up to date")
         return
     print(f"schedule: {len(plan.order)} stage(s) to run, {len(plan.parallel)} of them up to {jobs} at once "
-          f"({schedule.cores()} cores, training.threads {threads})")  # fmt: skip
+          f"({cores()} cores, training.threads {threads})")  # fmt: skip
     schedule.run(root, plan, jobs)
 
 

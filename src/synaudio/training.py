@@ -271,6 +271,8 @@ def train(
         "backbone": [(name, tuple(p.shape)) for name, p in network.state_dict().items()],
     })  # fmt: skip
     module = VAEModule(losses, network, config.lr, seed, channels_last, expected, held_out)
+    if config.compile:
+        compile_backbone(network)
     loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
     logger: Any = False
     if run is not None:
@@ -325,6 +327,14 @@ def train(
         (tmp / MODEL_FILE).write_bytes(model_bytes(module.backbone))
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def compile_backbone(network: nn.Module) -> None:
+    """torch.compile the encoder and decoder in place: the objectives call them apart (not
+    the network's forward), and compiling in place keeps the state dict's names, so the
+    saved weights load into an eager network."""
+    network.encoder.compile()
+    network.decoder.compile()
 
 
 def model_bytes(network: nn.Module) -> bytes:

@@ -28,3 +28,4 @@ class TrainingConfig:
     threads: int
     channels_last: bool
     precision: str = "32-true"  # Lightning's: 32-true | bf16-mixed | 16-mixed (CUDA only)
+    compile: bool = False  # torch.compile the encoder and decoder (another float order)

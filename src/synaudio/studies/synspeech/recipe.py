@@ -34,6 +34,7 @@ def config(params: Params, version: str) -> TrainingConfig:
         threads=shared.threads,
         channels_last=shared.channels_last,
         precision=shared.precision,
+        compile=shared.compile,
     )
 
 

@@ -37,6 +37,7 @@ def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
         threads=shared.threads,
         channels_last=shared.channels_last,
         precision=shared.precision,
+        compile=shared.compile,
     )
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from synaudio.atomic import atomic_directory, atomic_write_text
-from synaudio.command import cap_threads
+from synaudio.command import cap_threads, cores
 from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
 from synaudio.features import load_features
@@ -340,8 +340,6 @@ def _pool(params: Params) -> Iterator[ProcessPoolExecutor]:
     """Worker processes for the per-model media: the report stage runs alone (synaudio
     schedule, dvc repro), so every core, at training.threads each. Spawned, not forked:
     torch's thread pools do not survive a fork."""
-    from synaudio.schedule import cores
-
     threads = params.training.threads
     context = multiprocessing.get_context("spawn")
     workers = max(1, cores() // threads)
