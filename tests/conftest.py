@@ -172,7 +172,7 @@ def dvc(
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Path:
     """A project copy on TINY params, reproduced once for the whole session by `synaudio
-    schedule` (what `make all` runs: DVC stages side by side on two workers), committed;
+    schedule` (what `make all` runs), committed;
     modules.jsonl beside it records the synaudio modules each stage's command loaded."""
     project = copy_project(tmp_path_factory.mktemp("pipeline") / "project", TINY)
     env = {
@@ -181,8 +181,11 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> P
         "PATH": f"{BIN}:{os.environ['PATH']}",
         "SYNAUDIO_MODULES_LOG": str(project.parent / "modules.jsonl"),
     }
+    # Beside another pytest-xdist worker one stage at a time: two would make three busy
+    # processes on two cores (measured slower); alone, two side by side as `make all` runs.
+    jobs = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
     result = subprocess.run(
-        [BIN / "synaudio", "schedule", "--jobs", "2"], cwd=project, env=env, capture_output=True, text=True
+        [BIN / "synaudio", "schedule", "--jobs", jobs], cwd=project, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, f"synaudio schedule failed:\n{result.stdout}\n{result.stderr}"
     git(project, "add", "-A")

@@ -247,7 +247,7 @@ class SpeechBenchmark(_Section):
     models: list[str] = Field(
         default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
     )
-    seeds: Seeds = Field(default_factory=lambda: [0, 1])  # full scale: 0-2
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
     latent_dim: int = Field(default=16, ge=1, le=MAX_LATENT_DIM)
     batch_size: int = Field(default=64, ge=2)
     epochs: dict[str, int] = Field(default_factory=lambda: {"small": 2, "medium": 2})  # full: 20 each
