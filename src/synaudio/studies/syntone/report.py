@@ -38,7 +38,7 @@ from synaudio.report.output import Output, decode
 from synaudio.report.readme import patch_readme
 from synaudio.store import load_dataset
 from synaudio.studies.syntone import page, recipe, tables
-from synaudio.studies.syntone.evaluation import FACTOR_COLUMNS, FACTOR_NAMES
+from synaudio.studies.syntone.evaluation import FACTOR_NAMES
 
 LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "modularity": "Modularity",
           "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
@@ -119,12 +119,11 @@ class ProtocolInputs:
         self.features, manifest, split = load_features(
             artifacts / protocol / "features", stage_id("features", protocol)
         )
-        self.test_rows = np.sort(split["test"])
         self.sample_rate = int(self.dataset.manifest["audio"]["sample_rate"])
         self.inverter = Inverter(manifest, self.sample_rate, settings.griffin_lim_iters, settings.seed)
-        self.examples = _examples(self.dataset.factors, self.test_rows, settings.examples, settings.seed)
+        held_out = np.sort(split["test"])
+        self.examples = _examples(self.dataset.factors, held_out, settings.examples, settings.seed)
         self.labels = [_label(self.dataset.factors, row) for row in self.examples]
-        self.truth = self.dataset.factors.loc[:, list(FACTOR_COLUMNS)].to_numpy(dtype=np.float64)
 
     def clip(self, row: int) -> np.ndarray:
         return np.asarray(self.dataset.waveforms(slice(row, row + 1))[0], dtype=np.float32)
@@ -227,6 +226,7 @@ def _media_in_worker(item: Evaluated, artifacts: Path, params: Params, out: Outp
 def _originals_in_worker(
     protocol: str, artifacts: Path, params: Params, out: Output
 ) -> list[tuple[str, str]]:
+    """Jobs name a protocol, never its inputs: pickling those would copy the features."""
     return _originals(_worker_inputs(artifacts, protocol, params), out)
 
 
