@@ -439,6 +439,37 @@ def test_explicitness_solves_the_same_regressions_as_scikit_learn() -> None:
         )
 
 
+def test_the_linear_probe_fits_scikit_learns_multinomial_logistic_regression() -> None:
+    """Same objective (mean cross-entropy + |W|^2 / 2n, written out here in float64), the
+    same minimum to L-BFGS's tolerance as scikit-learn solved tightly, the same predictions."""
+    from scipy.special import log_softmax
+    from sklearn.linear_model import LogisticRegression
+
+    from synaudio.metrics.softmax import fit_softmax
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3000, 4))
+    labels = np.digitize(x @ np.array([2.0, -1.5, 1.0, 0.5]) + rng.normal(0, 0.7, 3000), [-2, -1, 0, 1, 2])
+
+    def objective(coef: np.ndarray, intercept: np.ndarray) -> float:
+        picked = log_softmax(x @ coef.T + intercept, axis=1)[np.arange(len(x)), labels]
+        return float(-picked.mean() + (coef**2).sum() / (2 * len(x)))
+
+    ours = fit_softmax(x, labels)
+    theirs = LogisticRegression(tol=1e-10, max_iter=10_000).fit(x, labels)
+    assert list(ours.classes) == list(theirs.classes_) == list(range(6))
+    minimum = objective(theirs.coef_, theirs.intercept_)
+    assert objective(ours.weights[:, :-1], ours.weights[:, -1]) == pytest.approx(minimum, rel=1e-5)
+    assert ours.weights[:, :-1] == pytest.approx(theirs.coef_, rel=0.02)
+    assert np.mean(ours.predict(x) == theirs.predict(x)) > 0.998
+
+
+def test_the_linear_probe_of_a_factor_with_one_value_predicts_it() -> None:
+    from synaudio.metrics.softmax import fit_softmax
+
+    assert list(fit_softmax(np.ones((5, 2)), np.full(5, 3)).predict(np.zeros((2, 2)))) == [3, 3]
+
+
 def test_the_forest_probe_reads_what_the_linear_probe_cannot() -> None:
     """A factor that is a non-monotone function of the code (f = c^2): the linear probe
     sees nothing (R^2 ~ 0), the forest probe nearly all of it."""

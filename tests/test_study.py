@@ -76,6 +76,16 @@ def test_backbone_has_the_papers_size_and_shapes() -> None:
     assert out["reconstruction"].shape == (3, 1, 128, 32) and out["z"].shape == (3, 8)
 
 
+def test_the_encoders_inference_path_gives_its_outputs_bit_for_bit() -> None:
+    """`Encoder.infer` pools before activating (backbone.py); negative inputs included."""
+    torch.manual_seed(0)
+    encoder = recipe.backbone()(8).encoder.eval()
+    x = torch.rand(16, 1, 128, 32) - 0.5
+    with torch.inference_mode():
+        for a, b in zip(encoder(x), encoder.infer(x), strict=True):
+            assert torch.equal(a, b)
+
+
 def test_paper_reconstruction_sums_over_the_batch_and_corrected_averages() -> None:
     x, reconstruction = torch.rand(16, 1, 128, 32), torch.rand(16, 1, 128, 32)
     paper = reconstruction_error(x, reconstruction, PAPER.loss.reduction)

@@ -45,7 +45,7 @@ def encode(
     """Posterior means and log-variances of every row of `features`, (N, D) each."""
     means, log_vars = [], []
     for x in _batches(backbone, features, batch):
-        mean, log_var = backbone.encoder(x)
+        mean, log_var = backbone.encoder.infer(x)
         means.append(mean.numpy())
         log_vars.append(log_var.numpy())
     return np.concatenate(means).astype(np.float64), np.concatenate(log_vars).astype(np.float64)
@@ -53,18 +53,24 @@ def encode(
 
 @torch.inference_mode()
 def reconstruction_and_kl(
-    backbone: ConvVAE, features: np.ndarray, batch: int = INFERENCE_BATCH
+    backbone: ConvVAE,
+    features: np.ndarray,
+    mean: np.ndarray,
+    log_var: np.ndarray,
+    batch: int = INFERENCE_BATCH,
 ) -> dict[str, Any]:
-    """Mean per-clip squared error (from the posterior mean), mean KL per dimension, and
-    the active dimensions by KL and by the variance of the posterior mean (Burda)."""
-    errors, kls, means = [], [], []
-    for x in _batches(backbone, features, batch):
-        mean, log_var = backbone.encoder(x)
-        errors.append(((backbone.decoder(mean) - x) ** 2).flatten(1).sum(1).numpy())
-        kls.append(kl_per_dimension(mean, log_var).numpy())
-        means.append(mean.double().numpy())
-    kl = np.concatenate(kls).mean(axis=0)
-    variance = np.concatenate(means).var(axis=0)
+    """Mean per-clip squared error of the decoded posterior mean, mean KL per dimension, and
+    the active dimensions by KL and by the variance of the posterior mean (Burda).
+
+    `mean` and `log_var` are `encode(backbone, features)`: the evaluations have them already,
+    and a Medium model's 10,000 held-out clips cost 9 s to encode again."""
+    errors = []
+    posterior = torch.from_numpy(mean.astype(np.float32))
+    for start, x in zip(range(0, len(features), batch), _batches(backbone, features, batch), strict=True):
+        decoded = backbone.decoder(posterior[start : start + batch])
+        errors.append(((decoded - x) ** 2).flatten(1).sum(1).numpy())
+    kl = kl_per_dimension(torch.from_numpy(mean), torch.from_numpy(log_var)).numpy().mean(axis=0)
+    variance = mean.var(axis=0)
     return {
         "reconstruction_error": float(np.concatenate(errors).mean()),
         "kl_per_dimension": [float(v) for v in kl],

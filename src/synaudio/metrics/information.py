@@ -167,6 +167,19 @@ def tables_for(
     return information_tables(discretize(factors, bins, kinds), discretize(codes, bins), bins, mi_estimator)
 
 
+def information_per_latent(
+    factors: object,
+    codes: object,
+    bins: int,
+    factor_kinds: Sequence[str],
+    mi_estimator: MiEstimator = "plugin",
+) -> np.ndarray:
+    """I(z_k; factor_j) / H(factor_j) of every factor and latent, (factors, latents), under the
+    standard convention: which latent carries which factor (the study reports draw it)."""
+    tables = tables_for(factors, codes, "standard", bins, factor_kinds, mi_estimator)
+    return tables.mi / np.maximum(tables.h_factors[:, None], 1e-12)
+
+
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator with 0 where the denominator is 0 (no information)."""
     out = np.zeros(np.broadcast(numerator, denominator).shape)

@@ -18,7 +18,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.linear_model import Lasso, LassoCV, LogisticRegression, Ridge
+from sklearn.linear_model import Lasso, LassoCV, Ridge
 from sklearn.metrics import balanced_accuracy_score, mean_squared_error, r2_score
 from sklearn.model_selection import cross_val_score
 from sklearn.preprocessing import StandardScaler, minmax_scale
@@ -35,6 +35,7 @@ from synaudio.metrics.inputs import (
     train_test_split_rows,
 )
 from synaudio.metrics.logistic import decision_values, fit_one_vs_rest, roc_auc_rows
+from synaudio.metrics.softmax import fit_softmax
 
 Estimator = Literal["random_forest", "lasso", "gradient_boosting"]
 ESTIMATORS: tuple[Estimator, ...] = ("random_forest", "lasso", "gradient_boosting")
@@ -287,7 +288,8 @@ def probe(
     seed: int = 0,
 ) -> dict[str, float]:
     """Held-out accuracy (categorical factors) or R^2 (continuous) of a probe from all codes
-    (standardised) to each factor. `reader` "linear": logistic / ridge regression, keys
+    (standardised) to each factor. `reader` "linear": multinomial logistic (metrics/softmax.py)
+    / ridge regression, keys
     probe/factor<j>; "forest": the small random forest DCI uses, same split, keys
     probe_forest/factor<j> - what a forest reads and a linear probe does not is information
     the code holds in a curved or tangled form."""
@@ -299,10 +301,12 @@ def probe(
     scores = {}
     for j, kind in enumerate(kinds):
         if reader == "forest":
-            model = _forest(kind, seed)
+            model = _forest(kind, seed).fit(x[train], factors[train, j])
+        elif kind == "categorical":  # multinomial logistic regression, C = 1 (metrics/softmax.py)
+            model = fit_softmax(x[train], factors[train, j])
         else:
-            model = LogisticRegression(max_iter=1000) if kind == "categorical" else Ridge(alpha=1.0)
-        prediction = model.fit(x[train], factors[train, j]).predict(x[test])
+            model = Ridge(alpha=1.0).fit(x[train], factors[train, j])
+        prediction = model.predict(x[test])
         truth = factors[test, j]
         score = np.mean(prediction == truth) if kind == "categorical" else r2_score(truth, prediction)
         scores[f"{prefix}/factor{j}"] = float(score)

@@ -54,6 +54,19 @@ class Encoder(nn.Module):
         hidden = self.body(x)
         return self.mean(hidden), self.log_var(hidden)
 
+    def infer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` bit for bit, with every max-pool moved before its activation: an
+        increasing activation commutes with a max exactly, and runs on a quarter of the
+        values - 1.5x the clips/s on a CPU core (speech preset, session 11). For evaluation
+        only: in training, two negative inputs that 0.01 x rounds to one float make a tie
+        the original order breaks differently, and the gradient lands elsewhere."""
+        layers = list(self.body)
+        for index, layer in enumerate(layers[:-1]):
+            if isinstance(layer, nn.LeakyReLU) and isinstance(layers[index + 1], nn.MaxPool2d):
+                layers[index], layers[index + 1] = layers[index + 1], layer
+        hidden = nn.Sequential(*layers)(x)
+        return self.mean(hidden), self.log_var(hidden)
+
 
 class Decoder(nn.Module):
     def __init__(self, latent_dim: int, n_mels: int, frames: int, preset: Preset) -> None:

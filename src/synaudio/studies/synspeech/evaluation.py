@@ -31,7 +31,7 @@ import pandas as pd
 
 from synaudio import metrics
 from synaudio.inference import encode, reconstruction_and_kl
-from synaudio.metrics.information import INFORMATION_NAMES, tables_for
+from synaudio.metrics.information import INFORMATION_NAMES, information_per_latent
 from synaudio.models.backbone import ConvVAE
 from synaudio.params import Params
 from synaudio.store import Dataset
@@ -118,8 +118,7 @@ def disentanglement(
 def information(codes: np.ndarray, factors: pd.DataFrame, bins: int) -> dict[str, Any]:
     """Chance-corrected I(z_k; factor) / H(factor) for every latent and varying factor."""
     truth, names, kinds = factor_matrix(factors, INFORMATION_FACTORS)
-    info = tables_for(truth, codes, "standard", bins, kinds, MI_ESTIMATOR)
-    normalised = info.mi / np.maximum(info.h_factors[:, None], 1e-12)
+    normalised = information_per_latent(truth, codes, bins, kinds, MI_ESTIMATOR)
     return {"factors": names, "matrix": [[round(float(v), 6) for v in row] for row in normalised]}
 
 
@@ -132,7 +131,8 @@ def evaluate_model(
     seed: int,
 ) -> dict[str, Any]:
     """Every number for one trained speech model (a JSON-ready dict)."""
-    codes, _ = encode(backbone, features)
+    codes, log_var = encode(backbone, features)
+    held_out_posterior = codes[test_rows], log_var[test_rows]
     held_out = factors.iloc[test_rows]
     probed = probes(codes, factors, seed)
     suite = disentanglement(
@@ -149,7 +149,7 @@ def evaluate_model(
             "probed_factors": probed["factors"],
             "latents": "posterior means; metrics suite on the held-out clips",
         },
-        "held_out": reconstruction_and_kl(backbone, features[test_rows]),
+        "held_out": reconstruction_and_kl(backbone, features[test_rows], *held_out_posterior),
         "information": matrix,
     }
 
