@@ -157,6 +157,7 @@ bench: install ## measure speed and memory against the issues' targets; ends wit
 	python bench/syntone_bench.py
 	python bench/metrics_bench.py
 	python bench/speech_eval_bench.py
+	python bench/speech_eval_bench.py --threads 2
 	python bench/evaluation_bench.py
 	python bench/training_bench.py
 	python bench/synspeech_bench.py

@@ -44,8 +44,12 @@ ROWS = {
         "bench/evaluation_bench.py",
     ),
     "speech_evaluation": Row(
-        "SynSpeech evaluation, Medium-shaped codes (probes + metrics, no encoder)", "s", 60, True,
-        "bench/speech_eval_bench.py",
+        "SynSpeech evaluation of one Medium model (50,000 clips encoded, probes, metrics), 1 thread",
+        "s", 60, True, "bench/speech_eval_bench.py",
+    ),
+    "speech_evaluation_two_threads": Row(
+        "the same on 2 threads (one model alone on this machine)", "s", 60, True,
+        "bench/speech_eval_bench.py --threads 2",
     ),
     "quick": Row("`make quick` from a clone, venv install excluded", "s", 300, True, "make clone-check"),
     "report": Row("report stage from existing results", "s", 30, True, "bench/report_bench.py"),

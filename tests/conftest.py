@@ -59,6 +59,7 @@ TINY: dict[str, Any] = {
         "batch_size": 8,
         "epochs": {"small": 1, "medium": 1},
         "bins": 4,
+        "level_normalised": {"models": ["vae"]},
     },
 }
 

@@ -154,6 +154,28 @@ def test_the_normalised_log_mel_statistics_ignore_level_and_padding() -> None:
     assert normalised[0] == pytest.approx(normalised[1])
 
 
+def test_the_level_normalised_front_end_ignores_a_gain_and_keeps_the_rest() -> None:
+    """peak_log_mel: a clip at a tenth of the amplitude gives the same features; the study's
+    log_mel front-end moves by 20 dB of its 80 dB range (1/4 of the scale)."""
+    from synaudio.features import mel_transform, peak_relative, to_db
+
+    spec = Params().speech.features
+    rng = np.random.default_rng(0)
+    clip = torch.from_numpy(np.r_[rng.normal(0, 0.3, 20_000), np.zeros(36_000)].astype(np.float32))[None]
+    mel = mel_transform(spec, 16_000)
+    loud, quiet = peak_relative(mel(clip), spec.top_db), peak_relative(mel(clip / 10), spec.top_db)
+    assert loud.max() == 1.0 and loud.min() == 0.0  # the peak on top, the padding on the floor
+    assert torch.allclose(loud, quiet, atol=1e-5)
+    shift = to_db(mel(clip)) - to_db(mel(clip / 10))
+    assert shift[loud > 0.5].mean().item() == pytest.approx(20.0, abs=1e-3)
+
+
+def test_the_level_arm_must_name_benchmarked_versions_and_models() -> None:
+    speech = {**TINY["speech"], "level_normalised": {"versions": ["medium"], "models": ["beta_vae"]}}
+    with pytest.raises(UserError, match="level_normalised"):
+        validate({**TINY, "speech": speech})
+
+
 def test_every_baseline_has_its_metrics_file_in_dvc_yaml() -> None:
     import yaml
 

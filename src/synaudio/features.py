@@ -9,6 +9,10 @@ A protocol names its front-end (synaudio.protocol):
 * ``log_mel`` (corrected protocol, SynSpeech): log-mel in dB, floored ``top_db`` below
   the training split's peak and scaled to [0, 1] with one global (training-split) minimum
   and maximum, so amplitude survives and the decoder's sigmoid can reach every target.
+* ``peak_log_mel`` (SynSpeech's level-normalised arm): the same dB log-mel measured from
+  each clip's own loudest bin, floored ``top_db`` below it and scaled to [0, 1]. A gain on
+  the waveform shifts every dB value of a clip alike and cancels: the level is gone, the
+  spectral shape and the timing (padding included) stay.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ from synaudio.store import Dataset, dataset_digest, load_dataset
 
 FEATURES, SPLIT, MANIFEST = "features.npy", "split.npz", "manifest.json"
 DB_FLOOR = 1e-10
-KINDS = {"frame_max_mel": "frame-max power mel", "log_mel": "log-mel"}  # as manifests name them
+KINDS = {
+    "frame_max_mel": "frame-max power mel",
+    "log_mel": "log-mel",
+    "peak_log_mel": "log-mel from each clip's peak",
+}
 
 
 def mel_transform(spec: Features, sample_rate: int) -> torchaudio.transforms.MelSpectrogram:
@@ -57,6 +65,13 @@ def frame_max_normalise(mel: torch.Tensor) -> torch.Tensor:
 
 def to_db(mel: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(mel.clamp_min(DB_FLOOR))
+
+
+def peak_relative(mel: torch.Tensor, top_db: float) -> torch.Tensor:
+    """dB below each clip's loudest bin, floored at top_db and scaled to [0, 1] (1 = the peak)."""
+    db = to_db(mel)
+    below = db - db.amax(dim=(-2, -1), keepdim=True)
+    return (below.clamp_min(-top_db) + top_db) / top_db
 
 
 def split_rows(n: int, split: Split, method: SplitMethod = "permutation") -> tuple[np.ndarray, np.ndarray]:
@@ -97,8 +112,12 @@ def build(
         )
         for start, stop, clips in _batches(dataset, spec.batch_clips, f"features/{protocol.name}"):
             power = mel(clips)
-            framed = protocol.front_end == "frame_max_mel"
-            out[start:stop] = (frame_max_normalise(power) if framed else to_db(power)).numpy()
+            if protocol.front_end == "frame_max_mel":
+                out[start:stop] = frame_max_normalise(power).numpy()
+            elif protocol.front_end == "peak_log_mel":
+                out[start:stop] = peak_relative(power, spec.top_db).numpy()
+            else:
+                out[start:stop] = to_db(power).numpy()
         normalisation: dict[str, float] = {}
         if protocol.front_end == "log_mel":  # one global scale from the training split only
             peak = float(out[train].max())

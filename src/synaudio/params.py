@@ -234,6 +234,14 @@ class SynSpeech(_Section):
         return self
 
 
+class LevelArm(_Section):
+    """The level-normalised front-end arm (issue 15): these models, on these versions, trained
+    and evaluated on log-mels measured from each clip's own peak, at speech.seeds."""
+
+    versions: list[str] = Field(default_factory=lambda: ["medium"])
+    models: list[str] = Field(default_factory=lambda: ["beta_vae"])
+
+
 class SpeechBenchmark(_Section):
     """The VAE family on SynSpeech (issue 6, part 4): front-end, split, training, evaluation.
 
@@ -252,12 +260,18 @@ class SpeechBenchmark(_Section):
     batch_size: int = Field(default=64, ge=2)
     epochs: dict[str, int] = Field(default_factory=lambda: {"small": 2, "medium": 2})  # full: 20 each
     bins: int = Field(default=20, ge=2)
+    level_normalised: LevelArm = LevelArm()
 
     @model_validator(mode="after")
     def _consistent(self) -> SpeechBenchmark:
         missing = [v for v in self.versions if v not in self.epochs]
         if missing:
             raise _invalid("epochs", f"no epochs for version(s) {missing}")
+        arm = self.level_normalised
+        stray = [v for v in arm.versions if v not in self.versions]
+        stray += [m for m in arm.models if m not in self.models]
+        if stray:
+            raise _invalid("level_normalised", f"{stray} not among speech.versions / speech.models")
         if any(e < 1 for e in self.epochs.values()):
             raise _invalid("epochs", f"every version needs at least 1 epoch, got {self.epochs}")
         return self

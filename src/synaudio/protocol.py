@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-FrontEnd = Literal["frame_max_mel", "log_mel"]
+FrontEnd = Literal["frame_max_mel", "log_mel", "peak_log_mel"]
 Reduction = Literal["batch_sum", "per_sample_mean"]
 Latents = Literal["sampled_all_clips", "posterior_means_held_out"]
 SplitMethod = Literal["sklearn_shuffle", "permutation"]
@@ -54,7 +54,9 @@ CLEAN_LOSS = LossSettings("per_sample_mean", "intended", "decoder", "detached", 
 @dataclass(frozen=True)
 class Protocol:
     name: str
-    front_end: FrontEnd  # frame_max_mel: each frame / its max (erases amplitude); log_mel: dB, global scale
+    # frame_max_mel: each frame / its max (erases amplitude); log_mel: dB, global scale;
+    # peak_log_mel: dB relative to each clip's own peak (erases the clip's level)
+    front_end: FrontEnd
     loss: LossSettings
     latents: Latents  # what the metrics score: sampled z of all clips, or held-out means
     reference_time_axis: bool  # the reference's t = linspace(0, duration, samples): 16000/15999 Hz scale
@@ -83,3 +85,6 @@ LOSS_ONLY = replace(RESCORED, name="loss_only", loss=CLEAN_LOSS, budget="correct
 PROTOCOLS = {p.name: p for p in (PAPER, CORRECTED, RESCORED, FRONT_END_ONLY, LOSS_ONLY)}
 LADDER = (RESCORED, FRONT_END_ONLY, LOSS_ONLY, CORRECTED)  # rungs 1-4
 DATA_PROTOCOLS = tuple(name for name, protocol in PROTOCOLS.items() if protocol.data == name)  # own datasets
+# SynSpeech's level-normalised arm (issue 15): the corrected protocol on log-mels measured
+# from each clip's own peak, so a probe cannot read a style or a gender from loudness
+LEVEL_NORMALISED = replace(CORRECTED, name="level_normalised", front_end="peak_log_mel", data="corrected")

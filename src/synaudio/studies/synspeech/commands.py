@@ -92,26 +92,55 @@ def _version(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", required=True, help="one of speech.versions")
 
 
+def _level_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--level-normalised",
+        action="store_true",
+        help="the level-normalised arm: log-mels from each clip's peak (speech.level_normalised)",
+    )
+
+
+def _arm(params: Params, args: argparse.Namespace) -> str:
+    """The version, checked against speech.versions (and the level arm's when asked for it)."""
+    version = _benchmarked(params, args.version)
+    arm = params.speech.level_normalised
+    if args.level_normalised and version not in arm.versions:
+        raise UserError(f"--version {version}: not one of speech.level_normalised.versions ({arm.versions})")
+    if args.level_normalised and getattr(args, "model", None) not in (None, *arm.models):
+        raise UserError(f"--model {args.model}: not one of speech.level_normalised.models ({arm.models})")
+    return version
+
+
+def _label(model: str, args: argparse.Namespace) -> str:
+    from synaudio.studies.synspeech import schema
+
+    return schema.row_label(model, schema.LEVEL if args.level_normalised else None)
+
+
 def _features_arguments(parser: argparse.ArgumentParser) -> None:
     _version(parser)
+    _level_argument(parser)
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
 
 
 def features(args: argparse.Namespace) -> None:
-    from synaudio.protocol import CORRECTED  # the study's protocol (recipe.PROTOCOL), without the recipe
+    # the study's protocols (recipe.PROTOCOL), without the recipe
+    from synaudio.protocol import CORRECTED, LEVEL_NORMALISED
 
     stage = Stage.open(args)
-    params, version = stage.params, _benchmarked(stage.params, args.version)
-    bench = params.speech
+    params, version = stage.params, _arm(stage.params, args)
+    bench, level = params.speech, args.level_normalised
     build_features(
-        stage, args, f"speech/{version}/features", CORRECTED, bench.features, bench.split, dataset="synspeech"
-    )
+        stage, args, f"speech/{version}/features{'_level' if level else ''}",
+        LEVEL_NORMALISED if level else CORRECTED, bench.features, bench.split, dataset="synspeech",
+    )  # fmt: skip
 
 
 def _model_arguments(step: str) -> Callable[[argparse.ArgumentParser], None]:
     def arguments(parser: argparse.ArgumentParser) -> None:
         _version(parser)
+        _level_argument(parser)
         model_run_arguments(parser, step)
 
     return arguments
@@ -120,21 +149,22 @@ def _model_arguments(step: str) -> Callable[[argparse.ArgumentParser], None]:
 def train(args: argparse.Namespace) -> None:
     from synaudio.command import train_model
     from synaudio.store import load_dataset
-    from synaudio.studies.synspeech import recipe
+    from synaudio.studies.synspeech import recipe, schema
 
     stage = Stage.open(args)
-    params, version, model = stage.params, _benchmarked(stage.params, args.version), stage.model(args.model)
+    params, version, model = stage.params, _arm(stage.params, args), stage.model(args.model)
     clip_samples = load_dataset(args.dataset).audio.shape[1]
+    level = args.level_normalised
     train_model(
         stage,
         args,
-        f"train speech/{version}/{model}/seed{args.seed}",
+        f"train speech/{version}/{_label(model, args)}/seed{args.seed}",
         config=recipe.config(params, version),
         objective=recipe.objective(params, model),
         backbone=recipe.backbone(params, clip_samples),
-        labels={"model": model, "protocol": recipe.PROTOCOL.name},
+        labels={"model": model, "protocol": recipe.protocol(level).name},
         dataset="synspeech",
-        features_stage=stage_id("speech_features", version),
+        features_stage=stage_id(schema.arm_stage("speech_features", level), version),
     )
 
 
@@ -143,21 +173,24 @@ def evaluate(args: argparse.Namespace) -> None:
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, load_backbone
     from synaudio.store import load_dataset
-    from synaudio.studies.synspeech import evaluation, recipe
+    from synaudio.studies.synspeech import evaluation, recipe, schema
 
     stage = Stage.open(args, threads=True)
-    params, version, model = stage.params, _benchmarked(stage.params, args.version), stage.model(args.model)
-    rows, _, split = features.load_features(args.features, stage_id("speech_features", version), args.dataset)
+    params, version, model = stage.params, _arm(stage.params, args), stage.model(args.model)
+    level = args.level_normalised
+    features_stage = stage_id(schema.arm_stage("speech_features", level), version)
+    rows, _, split = features.load_features(args.features, features_stage, args.dataset)
     dataset = load_dataset(args.dataset)
     factory = recipe.backbone(params, dataset.audio.shape[1])
     backbone = load_backbone(args.model_dir, params.speech.latent_dim, factory)
     model_sha256 = sha256_file(args.model_dir / MODEL_FILE)
-    name = f"evaluate speech/{version}/{model}/seed{args.seed}"
+    name = f"evaluate speech/{version}/{_label(model, args)}/seed{args.seed}"
     with stage.tracked(name):
         numbers = evaluation.evaluate_model(params, backbone, rows, dataset.factors, split["test"], args.seed)
         result = {
             "version": version,
             "model": model,
+            **({"front_end": schema.LEVEL} if level else {}),
             "seed": args.seed,
             "model_sha256": model_sha256,
             **numbers,

@@ -15,7 +15,7 @@ from synaudio.models.backbone import ConvVAE
 from synaudio.models.presets import SPEECH
 from synaudio.models.specs import ObjectiveSpec
 from synaudio.params import Params
-from synaudio.protocol import CORRECTED
+from synaudio.protocol import CORRECTED, LEVEL_NORMALISED, Protocol
 from synaudio.training_config import BackboneFactory, TrainingConfig
 
 PROTOCOL = CORRECTED  # log-mel that keeps loudness, per-sample ELBO
@@ -51,3 +51,8 @@ def frames(params: Params, clip_samples: int) -> int:
 def backbone(params: Params, clip_samples: int) -> BackboneFactory:
     n_mels = params.speech.features.n_mels
     return partial(ConvVAE, n_mels=n_mels, frames=frames(params, clip_samples), preset=SPEECH)
+
+
+def protocol(level_normalised: bool) -> Protocol:
+    """The study's protocol, or its level-normalised arm's (log-mels from each clip's peak)."""
+    return LEVEL_NORMALISED if level_normalised else PROTOCOL

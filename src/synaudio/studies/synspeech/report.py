@@ -39,9 +39,12 @@ BARS_BASELINES = ("logmel_stats", "level_duration_f0")  # the rest are in the ta
 NOISE_CODES = "noise codes"  # Gaussian codes independent of every factor
 
 
-def _stages(version: str, model: str, seed: int) -> tuple[str, str]:
-    """The dvc.yaml stages that trained and evaluated one model."""
-    return stage_id("speech_train", version, model, seed), stage_id("speech_evaluate", version, model, seed)
+def _stages(version: str, model: str, seed: int, level: bool = False) -> tuple[str, str]:
+    """The dvc.yaml stages that trained and evaluated one model (of the level arm: `level`)."""
+    return tuple(
+        stage_id(schema.arm_stage(stage, level), version, model, seed)
+        for stage in ("speech_train", "speech_evaluate")
+    )
 
 
 def _clip(dataset: Any, row: int) -> np.ndarray:
@@ -107,7 +110,8 @@ def _version(
         write_wav(out.path(name), clip, sample_rate)
         made["originals"].append((out.link(name), f"original: {labels[k]}"))
     trained = sorted(
-        (r for r in results if r["version"] == version and r["model"] not in schema.BASELINES),
+        (r for r in results if r["version"] == version and r["model"] not in schema.BASELINES
+         and "front_end" not in r),  # figures and audio: the study's front-end; the arm is in the tables
         key=lambda r: (tables.MODEL_ORDER.index(r["model"]) if r["model"] in tables.MODEL_ORDER
                        else len(tables.MODEL_ORDER), r["model"], r["seed"]),
     )  # fmt: skip
@@ -117,7 +121,7 @@ def _version(
             continue  # the lowest seed stands for the model
         seen.add(result["model"])
         model, seed = result["model"], result["seed"]
-        model_dir = artifacts / version / "models" / model / f"seed{seed}"
+        model_dir = schema.model_dir(artifacts, version, model, seed)
         backbone = load_backbone(model_dir, params.speech.latent_dim, factory)
         matrices[model], names = np.array(result["information"]["matrix"]), result["information"]["factors"]
         rebuilt = decode(backbone, encode(backbone, features[shown])[0])
@@ -158,15 +162,15 @@ def _provenance(results: list[dict[str, Any]], artifacts: Path) -> list[dict[str
     rows = []
     for result in results:
         version, model, seed = result["version"], result["model"], result["seed"]
-        baseline = model in schema.BASELINES
+        baseline, level = model in schema.BASELINES, "front_end" in result
         summary = {} if baseline else json.loads(
-            (artifacts / version / "models" / model / f"seed{seed}" / SUMMARY_FILE).read_text()
+            (schema.model_dir(artifacts, version, model, seed, level) / SUMMARY_FILE).read_text()
         )  # fmt: skip
         origin = summary.get("provenance", {})
         rows.append({
-            "version": version, "model": model, "seed": seed,
+            "version": version, "model": schema.row_label(model, result.get("front_end")), "seed": seed,
             "stages": [stage_id("speech_baseline", version)] if baseline
-            else list(_stages(version, model, seed)),
+            else list(_stages(version, model, seed, level)),
             "sha256": result.get("model_sha256", ""), "train_run": origin.get("mlflow_run_id"),
             "commit": (origin.get("git_commit") or "")[:10], "dirty": origin.get("git_dirty") == "true",
             "epochs": summary.get("epochs"), "seconds": summary.get("seconds"),

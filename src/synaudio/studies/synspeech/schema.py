@@ -4,6 +4,8 @@ Kept apart from evaluation.py so that reading results never loads the models or 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # (name, factor-table column, kind): what the probes predict.
 PROBED = (
     ("speaker", "speaker_index", "categorical"),
@@ -38,3 +40,21 @@ BASELINES = {  # representation name -> what it is (evaluate_baselines)
 def baseline_file(version: str, name: str) -> str:
     """The evaluation JSON of one baseline representation (stage speech_baseline)."""
     return f"{version}-{name}.json"
+
+
+LEVEL = "level_normalised"  # the front-end arm's name in evaluations, stage names' suffix "_level"
+
+
+def arm_stage(stage: str, level: bool) -> str:
+    """speech_features / speech_train / speech_evaluate, or the level-normalised arm's own."""
+    return f"{stage}_level" if level else stage
+
+
+def row_label(model: str, front_end: str | None) -> str:
+    """How the tables name a model: the level-normalised arm's rows say so."""
+    return f"{model} (level-normalised)" if front_end == LEVEL else model
+
+
+def model_dir(artifacts: Path, version: str, model: str, seed: int, level: bool = False) -> Path:
+    """Where a trained model lives under artifacts/speech (dvc.yaml's outs)."""
+    return artifacts / version / ("level/models" if level else "models") / model / f"seed{seed}"

@@ -18,14 +18,14 @@ from scipy.stats import t as student_t
 
 from synaudio.declared import stage_id
 from synaudio.params import Params
-from synaudio.studies.synspeech.schema import BASELINES, PLUGIN_SUFFIX, PROBED, baseline_file
+from synaudio.studies.synspeech.schema import BASELINES, PLUGIN_SUFFIX, PROBED, baseline_file, row_label
 
 PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
 INFORMATION = ("mig", "jemmig", "dcimig", "modularity")
 SUITE = (*INFORMATION, "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
          "explicitness", *(f"{name}{PLUGIN_SUFFIX}" for name in INFORMATION))  # fmt: skip
 HELD_OUT = ("reconstruction_error", "active_dimensions", "active_units")
-MODEL_ORDER = (*BASELINES, "vae", "beta_vae", "factor_vae", "beta_tcvae")
+MODEL_ORDER = (*BASELINES, "vae", "beta_vae", "factor_vae", "beta_tcvae")  # then the level arm's rows
 VERSION_ORDER = ("small", "medium", "large")  # the original's; other versions follow by name
 
 
@@ -44,7 +44,22 @@ def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
             for model in params.speech.models
             for seed in params.speech.seeds
         ]
+    arm = params.speech.level_normalised
+    declared += [
+        (
+            artifacts / "eval" / level_file(version, model, seed),
+            stage_id("speech_evaluate_level", version, model, seed),
+        )
+        for version in arm.versions
+        for model in arm.models
+        for seed in params.speech.seeds
+    ]
     return declared
+
+
+def level_file(version: str, model: str, seed: int) -> str:
+    """The evaluation JSON of one model of the level-normalised arm (stage speech_evaluate_level)."""
+    return f"{version}-{model}-level-seed{seed}.json"
 
 
 def _order(name: str, known: tuple[str, ...]) -> tuple[int, str]:
@@ -61,8 +76,9 @@ def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
                 continue
             group = "probe" if metric in PROBES else "held_out" if metric in HELD_OUT else "disentanglement"
             chance = evaluation["chance"].get(metric.replace("probe/", "chance/"))
+            model = row_label(evaluation["model"], evaluation.get("front_end"))
             rows.append(
-                {"version": evaluation["version"], "model": evaluation["model"], "metric": metric,
+                {"version": evaluation["version"], "model": model, "metric": metric,
                  "group": group, "value": float(value), "chance": chance}
             )  # fmt: skip
     long = pd.DataFrame(rows)
