@@ -179,6 +179,38 @@ def _metrics_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the numbers and settings here")
 
 
+def _similarity(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from synaudio.metrics import similarity
+
+    try:
+        x, y = (np.load(path) for path in args.inputs)
+        scores = {
+            "linear_cka": similarity.linear_cka(x, y),
+            "linear_cka_debiased": similarity.linear_cka(x, y, debiased=True),
+            f"rbf_cka_{args.threshold:g}": similarity.rbf_cka(x, y, args.threshold),
+            "mean_squared_cca": similarity.mean_squared_cca(x, y),
+            f"svcca_{args.variance:g}": similarity.svcca(x, y, args.variance),
+            "max_neuron_correlation": similarity.max_neuron_correlation(x, y),
+        }
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot compare {' and '.join(map(str, args.inputs))}: {exc}") from None
+    if args.json:
+        atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")
+    width = max(map(len, scores))
+    print("\n".join(f"{name:<{width}}  {value:8.4f}" for name, value in scores.items()))
+
+
+def _similarity_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs", nargs=2, type=Path, help="X.npy Y.npy: (examples, units), the same examples"
+    )
+    parser.add_argument("--threshold", type=float, default=0.5, help="RBF bandwidth / median distance")
+    parser.add_argument("--variance", type=float, default=0.99, help="SVCCA: variance kept per side")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+
+
 def _verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("datasets", nargs="+", type=Path)
 
@@ -249,6 +281,12 @@ COMMANDS = (
     ),
     Command(
         "metrics", "disentanglement metrics of your own codes (prints a table)", _metrics_arguments, _metrics
+    ),
+    Command(
+        "similarity",
+        "CKA (linear, debiased, RBF), CCA, SVCCA, max-neuron correlation of two representations",
+        _similarity_arguments,
+        _similarity,
     ),
     Command("doctor", "check the environment (torch + torchaudio load, system tools)", _none, _doctor),
     Command("tracking-init", "create the MLflow database and experiment", _none, _tracking_init),
