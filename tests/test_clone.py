@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from synaudio.studies.synspeech.schema import model_dir
 from tests.conftest import BIN, REPO, git
 
 
@@ -69,12 +70,23 @@ def _model_dirs() -> list[tuple[Path, dict]]:
     found = []
     for path in sorted((REPO / "artifacts" / "syntone").glob("*/eval/*.json")):
         result = json.loads(path.read_text())
-        found.append((Path("artifacts/syntone", result["protocol"], "models", result["model"]), result))
+        folder = Path(
+            "artifacts/syntone", result["protocol"], "models", result["model"], f"seed{result['seed']}"
+        )
+        found.append((folder, result))
     for path in sorted((REPO / "artifacts" / "speech" / "eval").glob("*.json")):
         result = json.loads(path.read_text())
-        if "model_sha256" in result:
-            found.append((Path("artifacts/speech", result["version"], "models", result["model"]), result))
-    return [(folder / f"seed{result['seed']}", result) for folder, result in found]
+        if "model_sha256" in result:  # the level-normalised arm's models live in their own folder
+            level = "front_end" in result
+            found.append(
+                (
+                    model_dir(
+                        Path("artifacts/speech"), result["version"], result["model"], result["seed"], level
+                    ),
+                    result,
+                )
+            )
+    return found
 
 
 def test_the_trained_weights_are_in_git() -> None:

@@ -28,6 +28,7 @@ PIPELINE = (
     *(f"{stage}@{v}" for stage in ("speech_features", "speech_baseline") for v in ("small", "medium")),
     *(f"{stage}@{v}-{model}-0" for stage in ("speech_train", "speech_evaluate") for v in ("small", "medium")
       for model in ("vae", "factor_vae")),
+    "speech_features_level@medium", "speech_train_level@medium-vae-0", "speech_evaluate_level@medium-vae-0",
     "speech_aggregate", "speech_report",
 )  # fmt: skip
 

@@ -183,18 +183,26 @@ def test_latent_information_is_one_for_a_code_that_is_the_factor_and_zero_for_a_
     assert all(row[1] == 0.0 for row in information.values())
 
 
-def _check_speech_page(page: Path, screenshot: Path, models: set[str]) -> dict:
+def _check_speech_page(page: Path, screenshot: Path, models: set[str], level: dict[str, set[str]]) -> dict:
+    """Every version's tables hold the baselines and `models`, plus `level[version]`'s rows of
+    the level-normalised arm."""
     seen = _check_loads(page, screenshot)
     table = pd.read_csv(page.parent / "speech" / "results.csv")
     for version in table["version"].unique():
-        assert set(seen["tables"][f"probes-{version}"]) == {*BASELINES, *models}
-        assert set(seen["tables"][f"suite-{version}"]) == models  # baselines have no metrics suite
+        arm = {f"{model} (level-normalised)" for model in level.get(version, ())}
+        assert set(seen["tables"][f"probes-{version}"]) == {*BASELINES, *models, *arm}
+        assert set(seen["tables"][f"suite-{version}"]) == {*models, *arm}  # baselines have no metrics suite
     return seen
 
 
 def test_the_committed_speech_report_loads_in_a_browser(tmp_path: Path) -> None:
     page = REPO / "reports" / "speech.html"
-    _check_speech_page(page, tmp_path / "speech.png", {"vae", "beta_vae", "factor_vae", "beta_tcvae"})
+    _check_speech_page(
+        page,
+        tmp_path / "speech.png",
+        {"vae", "beta_vae", "factor_vae", "beta_tcvae"},
+        {"medium": {"beta_vae"}},
+    )
     files = [path for path in (REPO / "reports" / "speech").rglob("*") if path.is_file()]
     assert sum(path.stat().st_size for path in [page, *files]) <= PAGE_LIMIT
 
@@ -203,9 +211,10 @@ def test_the_pipeline_speech_report_shows_every_version_and_fills_the_readme(
     reproduced: Path, tmp_path: Path
 ) -> None:
     page = reproduced / "reports" / "speech.html"
-    _check_speech_page(page, tmp_path / "speech.png", set(TINY["speech"]["models"]))
+    _check_speech_page(page, tmp_path / "speech.png", set(TINY["speech"]["models"]), {"medium": {"vae"}})
     html = page.read_text()
     assert html.count("<code>speech_train@") == 2 * 2  # training.json's provenance, no MLflow needed
+    assert html.count("<code>speech_train_level@") == 1  # the level-normalised arm: Medium's vae
     assert html.count("<td>noise codes</td>") == 2  # the estimator's floor beside the models, per version
     assert html.count("<code>speech_evaluate@") == 2 * 2  # 2 versions x 2 models, seed 0
     readme = (reproduced / "README.md").read_text()

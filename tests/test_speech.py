@@ -33,7 +33,9 @@ def test_default_front_end_gives_the_backbones_input_and_bad_hops_are_refused() 
     with pytest.raises(UserError, match=r"speech.features.hop_length: .*129 frames"):
         validate({"speech": {"features": {"hop_length": 437}}})
     with pytest.raises(UserError, match=r"speech.versions: \['huge'\]"):
-        validate({"speech": {"versions": ["huge"], "epochs": {"huge": 1}}})
+        validate(
+            {"speech": {"versions": ["huge"], "epochs": {"huge": 1}, "level_normalised": {"versions": []}}}
+        )
     with pytest.raises(UserError, match=r"speech.epochs: no epochs for version\(s\) \['medium'\]"):
         validate({"speech": {"epochs": {"small": 3}}})
 
