@@ -63,6 +63,14 @@ def _load_arrays(paths: list[Path]) -> tuple[Any, Any]:
     raise UserError("give one .npz with arrays 'factors' and 'codes', or two .npy files: FACTORS CODES")
 
 
+def _show(scores: dict[str, float], record: dict[str, Any], path: Path | None) -> None:
+    """Print `scores` as an aligned name / value table; `record` also goes to `path` as JSON."""
+    if path:
+        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    width = max(map(len, scores))
+    print("\n".join(f"{name:<{width}}  {value:8.4f}" for name, value in scores.items()))
+
+
 def _metrics(args: argparse.Namespace) -> None:
     from synaudio import metrics
 
@@ -87,10 +95,7 @@ def _metrics(args: argparse.Namespace) -> None:
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if args.json:
-        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
-    width = max(map(len, result["metrics"]))
-    print("\n".join(f"{name:<{width}}  {value:8.4f}" for name, value in result["metrics"].items()))
+    _show(result["metrics"], result, args.json)
     print(
         "(higher is better for every number; "
         + "; ".join(f"{k}: {v}" for k, v in result["settings"].items())
@@ -196,10 +201,7 @@ def _similarity(args: argparse.Namespace) -> None:
         }
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot compare {' and '.join(map(str, args.inputs))}: {exc}") from None
-    if args.json:
-        atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")
-    width = max(map(len, scores))
-    print("\n".join(f"{name:<{width}}  {value:8.4f}" for name, value in scores.items()))
+    _show(scores, scores, args.json)
 
 
 def _similarity_arguments(parser: argparse.ArgumentParser) -> None:
