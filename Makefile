@@ -100,20 +100,35 @@ test-slow: install ## every test, paper-scale ones included
 # The user's path, walked by CI after `make test`: a fresh clone of this commit (own venv, no
 # DVC cache, no MLflow database), `make quick` there, then `make report` and a forced rebuild of
 # the report stage, which must reproduce the committed reports/ and README byte for byte.
-clone-check: ## clone HEAD into a temporary folder and run `make quick` and `make report` there
+# The clone's venv: CLONE_VENV=link (default) hard-links this checkout's venv (.ci/link-venv;
+# no second ~7 GB on disk, which a CI machine may not have) and requires its packages to equal
+# the lock; CLONE_VENV=fresh installs it from the lock as a new user would (CI's `make test`
+# already does that on its clean clone). `link` falls back to `fresh` across file systems.
+CLONE_VENV ?= link
+clone-check: $(if $(filter link,$(CLONE_VENV)),install) ## clone HEAD into a temporary folder and run `make quick` and `make report` there
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
 	git clone -q "$(CURDIR)" "$$d/synaudio"; cd "$$d/synaudio"; \
 	unset MLFLOW_TRACKING_URI VIRTUAL_ENV; export PATH="$$(echo "$$PATH" | sed 's|$(VENV_DIR)/bin:||g')"; \
-	start=$$(date +%s); $(MAKE) --no-print-directory install; install=$$(( $$(date +%s) - start )); \
+	start=$$(date +%s); how="installed from the lock"; \
+	case "$(CLONE_VENV)" in \
+	  link) if "$(CURDIR)/.ci/link-venv" "$(VENV_DIR)" .venv; then how="hard-linked from $(VENV_DIR)"; \
+	        else echo "clone-check: cannot hard-link $(VENV_DIR) into $$d; installing afresh"; fi ;; \
+	  fresh) ;; \
+	  *) echo "error: CLONE_VENV=$(CLONE_VENV): use link or fresh" >&2; exit 1 ;; \
+	esac; \
+	$(MAKE) --no-print-directory install; install=$$(( $$(date +%s) - start )); \
+	diff <(.venv/bin/python -m pip freeze --all --exclude-editable --disable-pip-version-check | grep -v '^pip==') \
+	  <(grep -v '^#' $(LOCK)) >/dev/null || { echo "error: the clone's venv ($$how) differs from $(LOCK);" \
+	  "rebuild this checkout's venv (rm -rf $(VENV) && make install) or use CLONE_VENV=fresh" >&2; exit 1; }; \
 	start=$$(date +%s); $(MAKE) --no-print-directory quick; quick=$$(( $$(date +%s) - start )); \
-	$(VENV_DIR)/bin/python "$(CURDIR)/bench/record.py" quick $$quick "venv install $${install} s before it"; \
+	$(VENV_DIR)/bin/python "$(CURDIR)/bench/record.py" quick $$quick "venv $${how} in $${install} s before it"; \
 	grep -q 'id="provenance-table"' build/quick/reports/index.html; \
 	grep -q 'id="provenance-table"' build/quick/reports/speech.html; \
 	start=$$(date +%s); $(MAKE) --no-print-directory report; \
 	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/dvc repro --force --single-item report; \
 	report=$$(( $$(date +%s) - start )); \
 	git diff --exit-code --stat -- reports README.md || { echo "error: the report rebuilt from a clone differs from the committed one" >&2; exit 1; }; \
-	echo "clone-check: venv install $${install} s, make quick $${quick} s, make report + forced rebuild $${report} s;" \
+	echo "clone-check: venv $${how} in $${install} s, make quick $${quick} s, make report + forced rebuild $${report} s;" \
 	  "reports/ identical"
 
 lint: install ## ruff (lint + format check) and hadolint on the Dockerfile

@@ -176,6 +176,27 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert "make clone-check" in README
 
 
+def test_link_venv_hard_links_packages_rewrites_scripts_and_leaves_the_source_alone(tmp_path) -> None:
+    """The clone check's second venv (.ci/link-venv): the packages are shared as hard links,
+    the scripts name the new folder, and rewriting them never reaches the source."""
+    source = tmp_path / "source"
+    subprocess.run(["python3.11", "-m", "venv", "--without-pip", source], check=True)
+    package = source / "lib" / "python3.11" / "site-packages" / "big.py"
+    package.write_text("VALUE = 1\n")
+    script = source / "bin" / "tool"
+    script.write_text(f"#!{source}/bin/python\nimport big; print(big.VALUE)\n")
+    script.chmod(0o755)
+    dest = tmp_path / "dest"
+    subprocess.run([REPO / ".ci" / "link-venv", source, dest], check=True)
+    assert (dest / "lib" / "python3.11" / "site-packages" / "big.py").stat().st_ino == package.stat().st_ino
+    assert (dest / "bin" / "tool").read_text().startswith(f"#!{dest}/bin/python\n")
+    assert script.read_text().startswith(f"#!{source}/bin/python\n")
+    assert f"{source}" not in (dest / "bin" / "activate").read_text()
+    assert subprocess.run([dest / "bin" / "tool"], capture_output=True, text=True, check=True).stdout == "1\n"
+    refused = subprocess.run([REPO / ".ci" / "link-venv", source, dest], capture_output=True, text=True)
+    assert refused.returncode == 1 and "exists; not overwriting it" in refused.stderr
+
+
 @pytest.mark.parametrize("path", ["src", "tests", "bench"])
 def test_ruff_is_clean(path: str) -> None:
     result = subprocess.run([BIN / "ruff", "check", REPO / path], capture_output=True, text=True)
