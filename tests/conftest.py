@@ -60,6 +60,15 @@ TINY: dict[str, Any] = {
         "epochs": {"small": 1, "medium": 1},
         "bins": 4,
         "level_normalised": {"models": ["vae"]},
+        "scored": {"rave_style": {"versions": ["small"], "seeds": [0]}},
+    },
+    "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
+        "latent_dim": 4,
+        "capacity": 2,
+        "crop_samples": 4096,
+        "batch_size": 4,
+        "epochs": {"small": 1},
+        "scales": [1024, 256],
     },
 }
 

@@ -58,8 +58,9 @@ def _prepare_parent(target: Path) -> None:
 
 
 # What every directory the archive writes holds (dataset, features, voice bank: a manifest;
-# model: training.json; report: results.csv): a folder with none of them is not ours.
-SIGNATURES = ("manifest.json", "training.json", "results.csv")
+# model: training.json; report: results.csv; codes: representation.json): a folder with none
+# of them is not ours.
+SIGNATURES = ("manifest.json", "training.json", "results.csv", "representation.json")
 
 
 def _refuse_foreign(target: Path) -> None:

@@ -27,6 +27,7 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Seeds = Annotated[list[Seed], Field(min_length=1)]
 MAX_CLIPS = 2_000_000  # SynTone grid bound (62x the paper's): its factor table is built in memory
 MAX_LATENT_DIM = 1024
+RAVE = "rave_style"  # the RAVE study's representation under speech.scored
 SYNTONE_INPUT = (128, 32)  # mels x frames of the reference network (its FC layers are sized for it)
 
 
@@ -242,6 +243,15 @@ class LevelArm(_Section):
     models: list[str] = Field(default_factory=lambda: ["beta_vae"])
 
 
+class ScoredCodes(_Section):
+    """A representation made outside the VAE family - another study's model or your own -
+    whose per-clip codes `synaudio speech-score` scores like the VAE family's (its stage:
+    score_<name>; README "Add your own model")."""
+
+    versions: list[str] = Field(min_length=1)
+    seeds: Seeds
+
+
 class SpeechBenchmark(_Section):
     """The VAE family on SynSpeech (issue 6, part 4): front-end, split, training, evaluation.
 
@@ -261,6 +271,9 @@ class SpeechBenchmark(_Section):
     epochs: dict[str, int] = Field(default_factory=lambda: {"small": 2, "medium": 2})  # full: 20 each
     bins: int = Field(default=20, ge=2)
     level_normalised: LevelArm = LevelArm()
+    scored: dict[str, ScoredCodes] = Field(
+        default_factory=lambda: {"rave_style": ScoredCodes(versions=["small", "medium"], seeds=[0, 1])}
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SpeechBenchmark:
@@ -272,6 +285,60 @@ class SpeechBenchmark(_Section):
         stray += [m for m in arm.models if m not in self.models]
         if stray:
             raise _invalid("level_normalised", f"{stray} not among speech.versions / speech.models")
+        if any(e < 1 for e in self.epochs.values()):
+            raise _invalid("epochs", f"every version needs at least 1 epoch, got {self.epochs}")
+        for name, scored in self.scored.items():
+            stray = [v for v in scored.versions if v not in self.versions]
+            if stray or name in self.models:
+                raise _invalid(
+                    "scored",
+                    f"{name}: versions {stray} not among speech.versions, or a models: block's name",
+                )
+        return self
+
+
+class RaveBenchmark(_Section):
+    """The RAVE-style waveform VAE on SynSpeech (issue 16; synaudio.models.rave): its size,
+    loss and training. Its versions and seeds are speech.scored.rave_style's (scored like the
+    VAE family: speech.split, speech.bins). CPU scale: capacity, latent size, steps and crops
+    are far below RAVE v2's (README: deviations)."""
+
+    latent_dim: int = Field(default=16, ge=1, le=MAX_LATENT_DIM)
+    bands: int = Field(default=16, ge=2)  # PQMF bands
+    capacity: int = Field(default=32, ge=1)  # the first stage's channels, doubled per stage
+    ratios: list[int] = Field(default_factory=lambda: [4, 2, 2, 2], min_length=1)  # RAVE v2_small's
+    dilations: list[list[int]] = Field(default_factory=lambda: [[1, 3, 9], [1, 3, 9], [1, 3, 9], [1, 3]])
+    kernel: int = Field(default=3, ge=1)
+    crop_samples: int = Field(default=16384, ge=1)  # a random window of each clip per step
+    batch_size: int = Field(default=8, ge=2)
+    epochs: dict[str, int] = Field(default_factory=lambda: {"small": 2, "medium": 1})
+    lr: float = Field(default=1e-3, gt=0)  # Adam (0.9, 0.999), as every archive model
+    beta: float = Field(default=0.05, ge=0)  # RAVE v2's target KL weight
+    kl_warmup: float = Field(default=0.5, ge=0, le=1)  # fraction of the steps, linear from 0
+    scales: list[int] = Field(default_factory=lambda: [2048, 1024, 512, 256, 128], min_length=1)
+
+    @property
+    def hop(self) -> int:
+        """Samples per latent frame: bands x the product of the ratios."""
+        hop = self.bands
+        for ratio in self.ratios:
+            hop *= ratio
+        return hop
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RaveBenchmark:
+        if len(self.dilations) != len(self.ratios):
+            raise _invalid("dilations", f"one list per ratio ({len(self.ratios)}), got {len(self.dilations)}")
+        if any(r < 2 or r % 2 for r in self.ratios):
+            raise _invalid("ratios", f"every ratio must be even and >= 2, got {self.ratios}")
+        if self.kernel % 2 == 0 or any(d < 1 for stage in self.dilations for d in stage):
+            raise _invalid("kernel", f"an odd kernel, dilations >= 1 keep frames centred (got {self.kernel})")
+        if self.crop_samples % self.hop:
+            raise _invalid("crop_samples", f"{self.crop_samples} is not a multiple of the hop ({self.hop})")
+        if max(self.scales) > self.crop_samples:
+            raise _invalid(
+                "scales", f"a scale of {max(self.scales)} exceeds crop_samples ({self.crop_samples})"
+            )
         if any(e < 1 for e in self.epochs.values()):
             raise _invalid("epochs", f"every version needs at least 1 epoch, got {self.epochs}")
         return self
@@ -315,6 +382,7 @@ class Params(_Section):
     report: Report = Report()
     synspeech: SynSpeech = SynSpeech()
     speech: SpeechBenchmark = SpeechBenchmark()
+    rave: RaveBenchmark = RaveBenchmark()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")
@@ -330,6 +398,17 @@ class Params(_Section):
             raise _invalid(
                 "speech.versions",
                 f"{unknown} are not under synspeech.versions ({sorted(self.synspeech.versions)})",
+            )
+        rave = self.speech.scored.get(RAVE)
+        missing = [v for v in rave.versions if v not in self.rave.epochs] if rave else []
+        if missing:
+            raise _invalid("rave.epochs", f"no epochs for speech.scored.{RAVE}.versions {missing}")
+        clip = round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE)
+        if self.rave.crop_samples > clip or clip % self.rave.bands:
+            raise _invalid(
+                "rave.crop_samples",
+                f"the {clip}-sample clips must be at least crop_samples ({self.rave.crop_samples}) long "
+                f"and a multiple of rave.bands ({self.rave.bands})",
             )
         self._speech_input_fits()
         self._syntone_input_fits()

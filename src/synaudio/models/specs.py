@@ -47,6 +47,16 @@ class BetaTCVAESpec(ObjectiveSpec):
     gamma: float = Field(default=1.0, ge=0)
 
 
+class RaveSpec(ObjectiveSpec):
+    """RAVE's loss (synaudio.models.rave): multi-scale spectral distance + beta x KL, on a
+    random `crop_samples` window of every clip. Built from params.rave, not a models: block."""
+
+    objective: Literal["rave"]
+    beta: float = Field(ge=0)
+    crop_samples: int = Field(ge=1)
+    scales: list[int] = Field(min_length=1)
+
+
 SPECS: dict[str, type[ObjectiveSpec]] = {
     "vae": VAESpec,
     "factor_vae": FactorVAESpec,

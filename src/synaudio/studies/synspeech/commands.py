@@ -1,6 +1,7 @@
 """The SynSpeech study's sub-commands: the dataset (voicebank, synspeech, synspeech-checks)
 and the VAE-family benchmark on it (speech-features, speech-train, speech-evaluate,
-speech-baselines, speech-aggregate, speech-report), one per dvc.yaml stage."""
+speech-baselines, speech-aggregate, speech-report), one per dvc.yaml stage; speech-score
+scores any other representation from its codes (synaudio.codes)."""
 
 from __future__ import annotations
 
@@ -203,6 +204,56 @@ def evaluate(args: argparse.Namespace) -> None:
     stage.done(f"{name}: probes {probes}, MIG {result['metrics']['mig']:.3f} -> {args.out}")
 
 
+def _score_arguments(parser: argparse.ArgumentParser) -> None:
+    _version(parser)
+    parser.add_argument("--name", required=True, help="a representation under speech.scored")
+    parser.add_argument("--seed", type=seed, required=True, help="one of its seeds (also the probes' split)")
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--codes", type=Path, required=True, help="its codes folder (synaudio.codes)")
+    parser.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
+
+
+def score(args: argparse.Namespace) -> None:
+    from synaudio.codes import read_codes
+    from synaudio.features import split_rows
+    from synaudio.store import dataset_digest, load_dataset
+    from synaudio.studies.synspeech import evaluation, recipe
+
+    stage = Stage.open(args, threads=True)
+    params, version = stage.params, _benchmarked(stage.params, args.version)
+    scored = params.speech.scored.get(args.name)
+    if scored is None or version not in scored.versions or args.seed not in scored.seeds:
+        raise UserError(
+            f"--name {args.name} --version {version} --seed {args.seed}: not declared under speech.scored "
+            f"({ {name: s.model_dump() for name, s in params.speech.scored.items()} })"
+        )
+    dataset = load_dataset(args.dataset)
+    codes, representation = read_codes(args.codes, len(dataset.audio), dataset_digest(dataset.manifest))
+    if representation["model"] != args.name:
+        raise UserError(f"{args.codes}: codes of {representation['model']!r}, not of --name {args.name}")
+    _, test_rows = split_rows(len(dataset.audio), params.speech.split, recipe.PROTOCOL.split)
+    name = f"score speech/{version}/{args.name}/seed{args.seed}"
+    with stage.tracked(name):
+        numbers = evaluation.evaluate_codes(
+            params, codes, dataset.factors, test_rows, args.seed, representation["latents"],
+            representation["held_out"],
+        )  # fmt: skip
+        provenance = representation["provenance"]
+        result = {
+            "version": version,
+            "model": args.name,
+            "seed": args.seed,
+            "model_sha256": provenance.get("model_sha256", ""),
+            "representation": {"codes": str(args.codes), **provenance},
+            **numbers,
+        }
+        write_json(args.out, result)
+        stage.log_metrics(result["metrics"])
+        stage.log_dict(result, "evaluation.json")
+    probes = ", ".join(f"{k} {result['metrics'][f'probe/{k}']:.2f}" for k in ("speaker", "gender", "text"))
+    stage.done(f"{name}: probes {probes}, MIG {result['metrics']['mig']:.3f} -> {args.out}")
+
+
 def _baselines_arguments(parser: argparse.ArgumentParser) -> None:
     _version(parser)
     parser.add_argument("--seed", type=seed, default=0, help="probe split seed (default: %(default)s)")
@@ -300,6 +351,12 @@ COMMANDS = (
         "probes + metrics of one SynSpeech model (stage speech_evaluate)",
         _model_arguments("evaluate"),
         evaluate,
+    ),
+    Command(
+        "speech-score",
+        "probes + metrics of any representation's codes (speech.scored; stage score_<name>)",
+        _score_arguments,
+        score,
     ),
     Command(
         "speech-baselines",

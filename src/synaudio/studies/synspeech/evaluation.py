@@ -122,6 +122,40 @@ def information(codes: np.ndarray, factors: pd.DataFrame, bins: int) -> dict[str
     return {"factors": names, "matrix": [[round(float(v), 6) for v in row] for row in normalised]}
 
 
+def evaluate_codes(
+    params: Params,
+    codes: np.ndarray,
+    factors: pd.DataFrame,
+    test_rows: np.ndarray,
+    seed: int,
+    latents: str,
+    held_out: dict[str, Any],
+) -> dict[str, Any]:
+    """Every number for one model's per-clip codes (N, D), a JSON-ready dict: probes on all
+    clips, the metrics suite and the per-latent information on the held-out ones. `latents`
+    says what the codes are; `held_out` is what the model's own held-out pass measured.
+    Other studies' models (RAVE-style) are scored through here too."""
+    held_out_factors = factors.iloc[test_rows]
+    probed = probes(codes, factors, seed)
+    suite = disentanglement(
+        codes[test_rows], held_out_factors, params.speech.bins, params.evaluation.dci_estimator, seed
+    )
+    matrix = information(codes[test_rows], held_out_factors, params.speech.bins)
+    return {
+        "metrics": {**probed["scores"], **suite["scores"]},
+        "chance": probed["chance"],
+        "settings": {
+            **suite["settings"],
+            "probes": "logistic (accuracy) / ridge (R^2) on standardised posterior means of all clips, "
+            "fitted on 80 %, scored on 20 %",
+            "probed_factors": probed["factors"],
+            "latents": latents,
+        },
+        "held_out": held_out,
+        "information": matrix,
+    }
+
+
 def evaluate_model(
     params: Params,
     backbone: ConvVAE,
@@ -132,26 +166,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Every number for one trained speech model (a JSON-ready dict)."""
     codes, log_var = encode(backbone, features)
-    held_out_posterior = codes[test_rows], log_var[test_rows]
-    held_out = factors.iloc[test_rows]
-    probed = probes(codes, factors, seed)
-    suite = disentanglement(
-        codes[test_rows], held_out, params.speech.bins, params.evaluation.dci_estimator, seed
-    )
-    matrix = information(codes[test_rows], held_out, params.speech.bins)
-    return {
-        "metrics": {**probed["scores"], **suite["scores"]},
-        "chance": probed["chance"],
-        "settings": {
-            **suite["settings"],
-            "probes": "logistic (accuracy) / ridge (R^2) on standardised posterior means of all clips, "
-            "fitted on 80 %, scored on 20 %",
-            "probed_factors": probed["factors"],
-            "latents": "posterior means; metrics suite on the held-out clips",
-        },
-        "held_out": reconstruction_and_kl(backbone, features[test_rows], *held_out_posterior),
-        "information": matrix,
-    }
+    held_out = reconstruction_and_kl(backbone, features[test_rows], codes[test_rows], log_var[test_rows])
+    latents = "posterior means; metrics suite on the held-out clips"
+    return evaluate_codes(params, codes, factors, test_rows, seed, latents, held_out)
 
 
 def log_mel_statistics(features: np.ndarray, normalised: bool = False, batch: int = 2048) -> np.ndarray:

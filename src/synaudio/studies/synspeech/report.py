@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from synaudio.atomic import atomic_directory, atomic_write_text
+from synaudio.codes import training_provenance
 from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
 from synaudio.features import load_features
@@ -111,7 +112,8 @@ def _version(
         made["originals"].append((out.link(name), f"original: {labels[k]}"))
     trained = sorted(
         (r for r in results if r["version"] == version and r["model"] not in schema.BASELINES
-         and "front_end" not in r),  # figures and audio: the study's front-end; the arm is in the tables
+         and "front_end" not in r and "representation" not in r),  # figures and audio: the study's
+        # own models (the level arm and the representations scored from codes are in the tables)
         key=lambda r: (tables.MODEL_ORDER.index(r["model"]) if r["model"] in tables.MODEL_ORDER
                        else len(tables.MODEL_ORDER), r["model"], r["seed"]),
     )  # fmt: skip
@@ -162,19 +164,21 @@ def _provenance(results: list[dict[str, Any]], artifacts: Path) -> list[dict[str
     rows = []
     for result in results:
         version, model, seed = result["version"], result["model"], result["seed"]
+        scored = result.get("representation")  # scored from its codes: provenance came with them
+        if scored is not None:
+            stages = [*scored["stages"], stage_id(schema.score_stage(model), version, seed)]
+            rows.append({"version": version, "model": model, "seed": seed, "stages": stages,
+                         "sha256": result["model_sha256"], **scored["training"]})  # fmt: skip
+            continue
         baseline, level = model in schema.BASELINES, "front_end" in result
         summary = {} if baseline else json.loads(
             (schema.model_dir(artifacts, version, model, seed, level) / SUMMARY_FILE).read_text()
         )  # fmt: skip
-        origin = summary.get("provenance", {})
         rows.append({
             "version": version, "model": schema.row_label(model, result.get("front_end")), "seed": seed,
             "stages": [stage_id("speech_baseline", version)] if baseline
             else list(_stages(version, model, seed, level)),
-            "sha256": result.get("model_sha256", ""), "train_run": origin.get("mlflow_run_id"),
-            "commit": (origin.get("git_commit") or "")[:10], "dirty": origin.get("git_dirty") == "true",
-            "epochs": summary.get("epochs"), "seconds": summary.get("seconds"),
-            "throughput": summary.get("samples_per_second"),
+            "sha256": result.get("model_sha256", ""), **training_provenance(summary),
         })  # fmt: skip
     return rows
 

@@ -58,3 +58,8 @@ def row_label(model: str, front_end: str | None) -> str:
 def model_dir(artifacts: Path, version: str, model: str, seed: int, level: bool = False) -> Path:
     """Where a trained model lives under artifacts/speech (dvc.yaml's outs)."""
     return artifacts / version / ("level/models" if level else "models") / model / f"seed{seed}"
+
+
+def score_stage(name: str) -> str:
+    """The dvc.yaml stage that scores a representation of speech.scored (speech-score)."""
+    return f"score_{name}"

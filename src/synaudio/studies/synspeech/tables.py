@@ -18,7 +18,14 @@ from scipy.stats import t as student_t
 
 from synaudio.declared import stage_id
 from synaudio.params import Params
-from synaudio.studies.synspeech.schema import BASELINES, PLUGIN_SUFFIX, PROBED, baseline_file, row_label
+from synaudio.studies.synspeech.schema import (
+    BASELINES,
+    PLUGIN_SUFFIX,
+    PROBED,
+    baseline_file,
+    row_label,
+    score_stage,
+)
 
 PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
 INFORMATION = ("mig", "jemmig", "dcimig", "modularity")
@@ -31,7 +38,8 @@ VERSION_ORDER = ("small", "medium", "large")  # the original's; other versions f
 
 def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
     """(evaluation JSON, stage that writes it) for every version, model and seed params.yaml
-    declares, the baselines of each version first."""
+    declares, the baselines of each version first, the representations scored from their
+    codes (speech.scored) last."""
     declared = []
     for version in params.speech.versions:
         stage = stage_id("speech_baseline", version)
@@ -53,6 +61,12 @@ def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
         for version in arm.versions
         for model in arm.models
         for seed in params.speech.seeds
+    ]
+    declared += [
+        (artifacts / "eval" / f"{version}-{name}-seed{seed}.json", stage_id(score_stage(name), version, seed))
+        for name, scored in params.speech.scored.items()
+        for version in scored.versions
+        for seed in scored.seeds
     ]
     return declared
 
