@@ -124,6 +124,7 @@ clone-check: $(if $(filter link,$(CLONE_VENV)),install) ## clone HEAD into a tem
 	$(VENV_DIR)/bin/python "$(CURDIR)/bench/record.py" quick $$quick "venv $${how} in $${install} s before it"; \
 	grep -q 'id="provenance-table"' build/quick/reports/index.html; \
 	grep -q 'id="provenance-table"' build/quick/reports/speech.html; \
+	grep -q 'id="provenance-table"' build/quick/reports/rave.html; \
 	start=$$(date +%s); $(MAKE) --no-print-directory report; \
 	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/dvc repro --force --single-item report; \
 	report=$$(( $$(date +%s) - start )); \

@@ -60,7 +60,7 @@ TINY: dict[str, Any] = {
         "epochs": {"small": 1, "medium": 1},
         "bins": 4,
         "level_normalised": {"models": ["vae"]},
-        "scored": {"rave_style": {"versions": ["small"], "seeds": [0]}},
+        "scored": {"rave_style": {"versions": ["small"], "seeds": [0], "page": "rave.html"}},
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

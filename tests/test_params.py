@@ -65,6 +65,13 @@ MISTAKES = [
         "ladder.seeds: [7] are not both in training.paper_seeds and training.corrected_seeds",
     ),
     ("evaluation.bootstrap_resamples", 10, "evaluation.bootstrap_resamples: Input should be greater than"),
+    ("rave.crop_samples", 16000, "rave.crop_samples: 16000 is not a multiple of the hop (512)"),
+    ("rave.ratios", [4, 3, 2, 2], "rave.ratios: every ratio must be even and >= 2"),
+    ("rave.dilations", [[1, 3, 9]], "rave.dilations: one list per ratio (4), got 1"),
+    ("rave.scales", [32768], "rave.scales: a scale of 32768 exceeds crop_samples (4096)"),
+    ("rave.epochs", {"medium": 2}, "rave.epochs: no epochs for speech.scored.rave_style.versions ['small']"),
+    ("rave.crop_samples", 57344, "rave.crop_samples: the 56000-sample clips must be at least crop_samples"),
+    ("speech.scored", {"vae": {"versions": ["small"], "seeds": [0]}}, "speech.scored: vae: versions []"),
 ]
 
 

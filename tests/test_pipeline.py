@@ -29,7 +29,8 @@ PIPELINE = (
     *(f"{stage}@{v}-{model}-0" for stage in ("speech_train", "speech_evaluate") for v in ("small", "medium")
       for model in ("vae", "factor_vae")),
     "speech_features_level@medium", "speech_train_level@medium-vae-0", "speech_evaluate_level@medium-vae-0",
-    "speech_aggregate", "speech_report",
+    *(f"{stage}@small-0" for stage in ("rave_train", "rave_encode", "score_rave_style")),
+    "speech_aggregate", "speech_report", "rave_report",
 )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from synaudio.features import frame_max_normalise, mel_transform, to_db
-from synaudio.params import Features
+from synaudio.params import Features, validate
 from synaudio.report.inversion import Inverter
 from synaudio.report.readme import patch_readme
 from synaudio.studies.synspeech.report import MARKERS as SPEECH_MARKERS
@@ -185,7 +185,7 @@ def test_latent_information_is_one_for_a_code_that_is_the_factor_and_zero_for_a_
 
 def _check_speech_page(page: Path, screenshot: Path, models: set[str], level: dict[str, set[str]]) -> dict:
     """Every version's tables hold the baselines and `models`, plus `level[version]`'s rows of
-    the level-normalised arm."""
+    the level-normalised arm. `models` names the representations scored from codes too."""
     seen = _check_loads(page, screenshot)
     table = pd.read_csv(page.parent / "speech" / "results.csv")
     for version in table["version"].unique():
@@ -200,7 +200,7 @@ def test_the_committed_speech_report_loads_in_a_browser(tmp_path: Path) -> None:
     _check_speech_page(
         page,
         tmp_path / "speech.png",
-        {"vae", "beta_vae", "factor_vae", "beta_tcvae"},
+        {"vae", "beta_vae", "factor_vae", "beta_tcvae", "rave_style"},
         {"medium": {"beta_vae"}},
     )
     files = [path for path in (REPO / "reports" / "speech").rglob("*") if path.is_file()]
@@ -211,14 +211,30 @@ def test_the_pipeline_speech_report_shows_every_version_and_fills_the_readme(
     reproduced: Path, tmp_path: Path
 ) -> None:
     page = reproduced / "reports" / "speech.html"
-    _check_speech_page(page, tmp_path / "speech.png", set(TINY["speech"]["models"]), {"medium": {"vae"}})
+    models = {*TINY["speech"]["models"], *TINY["speech"]["scored"]}
+    _check_speech_page(page, tmp_path / "speech.png", models, {"medium": {"vae"}})
     html = page.read_text()
     assert html.count("<code>speech_train@") == 2 * 2  # training.json's provenance, no MLflow needed
     assert html.count("<code>speech_train_level@") == 1  # the level-normalised arm: Medium's vae
     assert html.count("<td>noise codes</td>") == 2  # the estimator's floor beside the models, per version
     assert html.count("<code>speech_evaluate@") == 2 * 2  # 2 versions x 2 models, seed 0
+    assert html.count("<code>score_rave_style@") == 1  # scored from codes: its provenance came with them
+    assert html.count("<code>rave_train@") == 1
     readme = (reproduced / "README.md").read_text()
     section = readme[readme.index(SPEECH_MARKERS[0]) : readme.index(SPEECH_MARKERS[1])]
     for version in ("small", "medium"):
         assert f"**{version}: linear probes**" in section and f"**{version}: disentanglement**" in section
     assert "| logmel_stats (1 seed) |" in section and "| level_duration_f0 (1 seed) |" in section
+
+
+def test_the_pipeline_rave_report_plays_its_reconstructions_and_traversals(
+    reproduced: Path, tmp_path: Path
+) -> None:
+    page = reproduced / "reports" / "rave.html"
+    seen = _check_loads(page, tmp_path / "rave.png")
+    html = page.read_text()
+    assert html.count("<code>rave_train@") == 1 and 'id="provenance-table"' in html
+    sweeps = validate(TINY).report.sweep_dimensions
+    audio = [clip["src"] for clip in seen["audio"] if clip["src"].startswith("rave/")]
+    assert len(audio) == 2 * 2 + sweeps  # Small: 2 clips x (original, decoded) + sweeps
+    assert "reports/speech.html" not in html and 'href="speech.html"' in html

@@ -250,6 +250,7 @@ class ScoredCodes(_Section):
 
     versions: list[str] = Field(min_length=1)
     seeds: Seeds
+    page: str | None = None  # its own report page in reports/ (audio, figures), linked from speech.html
 
 
 class SpeechBenchmark(_Section):
@@ -272,7 +273,9 @@ class SpeechBenchmark(_Section):
     bins: int = Field(default=20, ge=2)
     level_normalised: LevelArm = LevelArm()
     scored: dict[str, ScoredCodes] = Field(
-        default_factory=lambda: {"rave_style": ScoredCodes(versions=["small", "medium"], seeds=[0, 1])}
+        default_factory=lambda: {
+            "rave_style": ScoredCodes(versions=["small"], seeds=[0, 1], page="rave.html")
+        }
     )
 
     @model_validator(mode="after")

@@ -220,9 +220,18 @@ def rave_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 
 def random_windows(clips: torch.Tensor, length: int) -> torch.Tensor:
     """One window of `length` samples per clip (B, 1, T) -> (B, 1, length) as float in [-1, 1],
-    its start drawn from torch's global generator (seeded per epoch by the training loop)."""
-    starts = torch.randint(0, clips.shape[-1] - length + 1, (clips.shape[0], 1), device=clips.device)
-    window = clips[:, 0].gather(1, starts + torch.arange(length, device=clips.device)).unsqueeze(1)
+    its start drawn from torch's global generator (seeded per epoch by the training loop).
+
+    The window lies within the clip's sounding part - up to its last non-zero sample, since
+    SynSpeech pads with exact zeros: a window of digital silence has no spectrum to compare
+    (the relative term's denominator vanishes; measured: batch losses of 1e5 and a diverging
+    KL before this rule). A clip shorter than the window starts it at 0."""
+    sounding = clips[:, 0] != 0
+    positions = torch.arange(clips.shape[-1], device=clips.device)
+    end = torch.where(sounding, positions + 1, 0).amax(dim=1)  # one past the last non-zero sample
+    last_start = (end - length).clamp(min=0, max=clips.shape[-1] - length)
+    starts = (torch.rand(clips.shape[0], device=clips.device) * (last_start + 1)).long().unsqueeze(1)
+    window = clips[:, 0].gather(1, starts + positions[:length]).unsqueeze(1)
     return window.float() / INT16_SCALE if clips.dtype == torch.int16 else window.float()
 
 

@@ -93,8 +93,10 @@ def reconstructions(
     labels: Sequence[str],
     sample_rate: int,
     path: Path,
+    reconstruction_label: str = "reconstruction, Griffin-Lim phase",
 ) -> Path:
-    """Rows: held-out clips. Original and reconstructed mel (dB), then 5 ms of both waveforms."""
+    """Rows: held-out clips. Original and reconstructed mel (dB), then 5 ms of both waveforms
+    (`reconstruction_label` says where the reconstructed waveform's phase came from)."""
     vmax = max(float(np.max(d)) for d in (*originals_db, *reconstructions_db))
     vmin = min(float(np.min(d)) for d in originals_db)
     window = round(0.005 * sample_rate)
@@ -113,7 +115,7 @@ def reconstructions(
             wave = axes[row][2]
             wave.plot(t, original_audio[row][middle : middle + window], lw=1, label="original audio")
             wave.plot(t, inverted_audio[row][middle : middle + window], lw=1, alpha=0.8,
-                      label="reconstruction, Griffin-Lim phase")  # fmt: skip
+                      label=reconstruction_label)  # fmt: skip
             wave.set_ylabel("amplitude")
             if first:
                 wave.set_title("waveform, 5 ms from the middle of the clip")

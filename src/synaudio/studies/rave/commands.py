@@ -1,6 +1,6 @@
-"""The RAVE study's sub-commands, one per dvc.yaml stage and per SynSpeech version and seed:
+"""The RAVE study's sub-commands, one per dvc.yaml stage: per SynSpeech version and seed
 rave-train (rave_train) and rave-encode (rave_encode: the codes folder that
-`synaudio speech-score` scores in stage score_rave_style)."""
+`synaudio speech-score` scores in stage score_rave_style); rave-report (rave_report)."""
 
 from __future__ import annotations
 
@@ -121,6 +121,27 @@ def encode(args: argparse.Namespace) -> None:
     )
 
 
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--datasets", type=Path, default=Path("artifacts/synspeech"), help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--artifacts", type=Path, default=Path("artifacts/rave"), help="(default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="(default: %(default)s)")
+
+
+def report(args: argparse.Namespace) -> None:
+    from synaudio.studies.rave import report
+
+    stage = Stage.open(args, threads=True)
+    made = report.build(stage.params, args.datasets, args.artifacts, args.out)
+    print(
+        f"rave report: -> {args.out}/rave.html + {made['files'] - 1} files, "
+        f"{made['bytes'] / 1e6:.1f} MB, in {made['seconds']:.0f} s"
+    )
+
+
 COMMANDS = (
     Command(
         "rave-train",
@@ -133,5 +154,11 @@ COMMANDS = (
         "a RAVE-style model's per-clip codes for speech-score (stage rave_encode)",
         _arguments("encode"),
         encode,
+    ),
+    Command(
+        "rave-report",
+        "RAVE-style page: reconstructions and latent traversals, heard (stage rave_report)",
+        _report_arguments,
+        report,
     ),
 )

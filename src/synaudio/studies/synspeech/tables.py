@@ -4,8 +4,8 @@ with its 95 % confidence interval (Student t, std with ddof=1).
 Markdown: per version, a probe table (models x factors, chance in the first row, the
 untrained baselines next) and a disentanglement table (models x metrics: the
 chance-corrected information metrics first, their plug-in values after). Every number is
-higher-is-better except the held-out reconstruction error; active-latent counts are
-descriptive.
+higher-is-better except the held-out reconstruction error (log-mel models) and spectral
+distance (waveform models, RAVE's); active-latent counts are descriptive.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
 INFORMATION = ("mig", "jemmig", "dcimig", "modularity")
 SUITE = (*INFORMATION, "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
          "explicitness", *(f"{name}{PLUGIN_SUFFIX}" for name in INFORMATION))  # fmt: skip
-HELD_OUT = ("reconstruction_error", "active_dimensions", "active_units")
+HELD_OUT = ("reconstruction_error", "spectral_distance", "active_dimensions", "active_units")
 MODEL_ORDER = (*BASELINES, "vae", "beta_vae", "factor_vae", "beta_tcvae")  # then the level arm's rows
 VERSION_ORDER = ("small", "medium", "large")  # the original's; other versions follow by name
 
@@ -147,7 +147,8 @@ def markdown(table: pd.DataFrame) -> str:
         metrics, models, cells = _pivot(part, (*SUITE, *HELD_OUT))
         models = [m for m in models if any((m, metric) in cells for metric in metrics)]
         out.append(
-            f"\n**{version}: disentanglement** (held-out clips; reconstruction error: lower is better)\n"
+            f"\n**{version}: disentanglement** (held-out clips; reconstruction error, spectral distance: "
+            "lower is better)\n"
         )
         out.append("| model | " + " | ".join(metrics) + " |")
         out.append("|---" * (len(metrics) + 1) + "|")
