@@ -317,7 +317,8 @@ class RaveBenchmark(_Section):
     epochs: dict[str, int] = Field(default_factory=lambda: {"small": 2, "medium": 1})
     lr: float = Field(default=1e-3, gt=0)  # Adam (0.9, 0.999), as every archive model
     beta: float = Field(default=0.05, ge=0)  # RAVE v2's target KL weight
-    kl_warmup: float = Field(default=0.5, ge=0, le=1)  # fraction of the steps, linear from 0
+    kl_warmup: float = Field(default=0.0, ge=0, le=1)  # fraction of the steps, linear from 0
+    grad_clip: float | None = Field(default=100.0, gt=0)  # the gradient norm's cap (None: none)
     scales: list[int] = Field(default_factory=lambda: [2048, 1024, 512, 256, 128], min_length=1)
 
     @property

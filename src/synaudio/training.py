@@ -88,8 +88,10 @@ class VAEModule(L.LightningModule):
         channels_last: bool,
         fingerprint: str = "",
         held_out: torch.Tensor | None = None,
+        grad_clip: float | None = None,
     ) -> None:
         super().__init__()
+        self.grad_clip = grad_clip
         self.backbone = backbone
         self.objective = objective
         self.lr, self.seed, self.channels_last = lr, seed, channels_last
@@ -162,6 +164,8 @@ class VAEModule(L.LightningModule):
         # the backbone's; where it does not, the order changes nothing.
         optimizers[0].zero_grad()
         self.manual_backward(losses["loss"], retain_graph="aux_loss" in losses)
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.backbone.parameters(), self.grad_clip)
         if "aux_loss" in losses:
             optimizers[1].zero_grad()  # the discriminator learns from its own loss only
             self.manual_backward(losses["aux_loss"])
@@ -270,7 +274,7 @@ def train(
         "train_rows": hashlib.sha256(np.ascontiguousarray(train_rows).tobytes()).hexdigest(),
         "backbone": [(name, tuple(p.shape)) for name, p in network.state_dict().items()],
     })  # fmt: skip
-    module = VAEModule(losses, network, config.lr, seed, channels_last, expected, held_out)
+    module = VAEModule(losses, network, config.lr, seed, channels_last, expected, held_out, config.grad_clip)
     if config.compile:
         compile_backbone(network)
     loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)

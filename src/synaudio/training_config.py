@@ -29,3 +29,4 @@ class TrainingConfig:
     channels_last: bool
     precision: str = "32-true"  # Lightning's: 32-true | bf16-mixed | 16-mixed (CUDA only)
     compile: bool = False  # torch.compile the encoder and decoder (another float order)
+    grad_clip: float | None = None  # the backbone's gradient norm capped at this (None: no cap)

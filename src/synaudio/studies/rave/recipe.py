@@ -40,6 +40,7 @@ def config(params: Params, version: str) -> TrainingConfig:
         channels_last=False,
         precision=shared.precision,
         compile=shared.compile,
+        grad_clip=rave.grad_clip,
     )
 
 
