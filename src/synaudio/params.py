@@ -128,7 +128,7 @@ class Training(_Section):
         default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
     )
     latent_dim: int = Field(default=8, ge=1, le=MAX_LATENT_DIM)
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=1e-4, gt=0)
     batch_size: int = Field(default=64, ge=2)
     epochs: int = Field(default=20, ge=1)
     paper_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
