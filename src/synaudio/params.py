@@ -128,7 +128,7 @@ class Training(_Section):
         default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
     )
     latent_dim: int = Field(default=8, ge=1, le=MAX_LATENT_DIM)
-    lr: float = Field(default=1e-4, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
     batch_size: int = Field(default=64, ge=2)
     epochs: int = Field(default=20, ge=1)
     paper_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
@@ -315,7 +315,7 @@ class RaveBenchmark(_Section):
     crop_samples: int = Field(default=16384, ge=1)  # a random window of each clip per step
     batch_size: int = Field(default=8, ge=2)
     epochs: dict[str, int] = Field(default_factory=lambda: {"small": 2, "medium": 1})
-    lr: float = Field(default=1e-3, gt=0)  # Adam (0.9, 0.999), as every archive model
+    lr: float = Field(default=1e-4, gt=0)  # Adam (0.9, 0.999), as every archive model
     beta: float = Field(default=0.05, ge=0)  # RAVE v2's target KL weight
     kl_warmup: float = Field(default=0.0, ge=0, le=1)  # fraction of the steps, linear from 0
     grad_clip: float | None = Field(default=100.0, gt=0)  # the gradient norm's cap (None: none)
