@@ -76,6 +76,11 @@ def _model_dirs() -> list[tuple[Path, dict]]:
         found.append((folder, result))
     for path in sorted((REPO / "artifacts" / "speech" / "eval").glob("*.json")):
         result = json.loads(path.read_text())
+        if "representation" in result:  # scored from codes: the RAVE study's model folder
+            found.append(
+                (Path("artifacts/rave", result["version"], "models", f"seed{result['seed']}"), result)
+            )
+            continue
         if "model_sha256" in result:  # the level-normalised arm's models live in their own folder
             level = "front_end" in result
             found.append(
@@ -93,7 +98,7 @@ def test_the_trained_weights_are_in_git() -> None:
     """Every evaluation of a trained model names the SHA-256 of a model file that git holds."""
     tracked = set(git(REPO, "ls-files", "artifacts").split())
     evaluated = _model_dirs()
-    assert {str(folder).split("/")[1] for folder, _ in evaluated} == {"syntone", "speech"}
+    assert {str(folder).split("/")[1] for folder, _ in evaluated} == {"syntone", "speech", "rave"}
     for model, result in evaluated:
         assert f"{model}/model.pt" in tracked, f"{model}/model.pt is not in git"
         assert hashlib.sha256((REPO / model / "model.pt").read_bytes()).hexdigest() == result["model_sha256"]

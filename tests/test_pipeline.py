@@ -155,11 +155,17 @@ NUMBER = re.compile(rb"-?\d+\.\d+(?:[eE][-+]?\d+)?")
 
 
 def _pinned_bytes(path: Path) -> bytes:
-    """The file's bytes; in JSON and CSV every decimal number rounded to 10 significant
+    """The file's bytes (JSON without the provenance a training's run id and time put in it); in
+    JSON and CSV every decimal number rounded to 10 significant
     digits. Datasets, features and weights must match bit for bit; the metrics' last digits
     move with the CPU's numpy SIMD path (1e-13 relative between two x86 machines, measured),
     which is not a change of behaviour."""
     data = path.read_bytes()
+    if path.suffix == ".json" and (b'"provenance"' in data or b'"representation"' in data):
+        record = json.loads(data)  # a training's MLflow run and time, copied with scored codes
+        record.pop("provenance", None)
+        record.pop("representation", None)
+        data = json.dumps(record, indent=2, sort_keys=True).encode()
     if path.suffix in (".json", ".csv"):
         data = NUMBER.sub(lambda m: b"%.10g" % float(m.group()), data)
     return data

@@ -34,7 +34,14 @@ def test_default_front_end_gives_the_backbones_input_and_bad_hops_are_refused() 
         validate({"speech": {"features": {"hop_length": 437}}})
     with pytest.raises(UserError, match=r"speech.versions: \['huge'\]"):
         validate(
-            {"speech": {"versions": ["huge"], "epochs": {"huge": 1}, "level_normalised": {"versions": []}}}
+            {
+                "speech": {
+                    "versions": ["huge"],
+                    "epochs": {"huge": 1},
+                    "level_normalised": {"versions": []},
+                    "scored": {},
+                }
+            }
         )
     with pytest.raises(UserError, match=r"speech.epochs: no epochs for version\(s\) \['medium'\]"):
         validate({"speech": {"epochs": {"small": 3}}})
