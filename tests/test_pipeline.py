@@ -161,9 +161,9 @@ def _pinned_bytes(path: Path) -> bytes:
     move with the CPU's numpy SIMD path (1e-13 relative between two x86 machines, measured),
     which is not a change of behaviour."""
     data = path.read_bytes()
-    if path.suffix == ".json" and (b'"provenance"' in data or b'"representation"' in data):
-        record = json.loads(data)  # a training's MLflow run and time, copied with scored codes
-        record.pop("provenance", None)
+    record = json.loads(data) if path.suffix == ".json" else None
+    if isinstance(record, dict) and {"provenance", "representation"} & set(record):
+        record.pop("provenance", None)  # a training's MLflow run and time, copied with scored codes
         record.pop("representation", None)
         data = json.dumps(record, indent=2, sort_keys=True).encode()
     if path.suffix in (".json", ".csv"):
