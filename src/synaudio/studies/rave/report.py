@@ -110,6 +110,9 @@ def build(params: Params, datasets: Path, artifacts: Path, out: Path) -> dict[st
     with atomic_directory(out / "rave") as staging:
         output = Output(staging, "rave")
         sections = [_version(v, params, datasets, artifacts, output) for v in versions]
+        (staging / "manifest.json").write_text(  # the folder's signature: ours to replace (synaudio.atomic)
+            json.dumps({"page": "rave.html", "versions": versions}, indent=2) + "\n"
+        )
         html = render(Path(__file__).parent / "rave.html.j2", sections=sections, rave=params.rave, name=RAVE,
                       traversal=params.report.traversal)  # fmt: skip
     atomic_write_text(out / "rave.html", html)
