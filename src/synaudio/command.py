@@ -167,15 +167,16 @@ def model_run_arguments(parser: argparse.ArgumentParser, step: str) -> None:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--features", type=Path, required=True)
     if step == "train":
-        parser.add_argument(
-            "--out", type=Path, required=True, help="model directory (model.pt, training.json)"
-        )
-        parser.add_argument(
-            "--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)"
-        )
+        training_outputs(parser)
     else:
         parser.add_argument("--model-dir", type=Path, required=True, help="the trained model")
         parser.add_argument("--out", type=Path, required=True, help="evaluation JSON (a DVC metrics file)")
+
+
+def training_outputs(parser: argparse.ArgumentParser) -> None:
+    """Where a training command writes: the model and its resumable checkpoints."""
+    parser.add_argument("--out", type=Path, required=True, help="model directory (model.pt, training.json)")
+    parser.add_argument("--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)")
 
 
 def build_features(
@@ -212,23 +213,51 @@ def train_model(
     dataset: str,
     features_stage: str,
 ) -> None:
-    """Train one model from args (dataset, features, seed, out, checkpoints) in the stage's
-    MLflow run: `config`, `objective`, `backbone` and `labels` from the study's recipe (see
-    synaudio.training.train); `dataset` names the data in MLflow, `features_stage` the
-    dvc.yaml stage that writes the features."""
-    from synaudio import features, training
+    """Train one model on a study's features (args: dataset, features, seed, out,
+    checkpoints): `config`, `objective`, `backbone` and `labels` from the study's recipe;
+    `dataset` names the data in MLflow, `features_stage` the dvc.yaml stage that writes the
+    features. See `run_training`."""
+    from synaudio import features
+
+    rows, manifest, split = features.load_features(args.features, features_stage, args.dataset)
+    run_training(
+        stage, args, run_name, rows, split["train"], split["test"],
+        logged=({"features": manifest}, manifest["dataset_digest"], dataset), data_digest=manifest["sha256"],
+        config=config, objective=objective, backbone=backbone, labels=labels,
+    )  # fmt: skip
+
+
+def run_training(
+    stage: Stage,
+    args: argparse.Namespace,
+    run_name: str,
+    rows: Any,
+    train_rows: Any,
+    held_out_rows: Any,
+    *,
+    logged: tuple[dict[str, Any], str, str],
+    data_digest: str,
+    config: Any,
+    objective: Any,
+    backbone: Any,
+    labels: dict[str, str],
+    unit: str = "samples",
+) -> None:
+    """Train one model on `rows` in the stage's MLflow run (see synaudio.training.train):
+    `logged` is the (manifest, digest, name) of the data as MLflow records it, `data_digest`
+    the content the checkpoint's fingerprint names; the weights' SHA-256 and path become
+    the run's tags, and one line says what was written where (`unit`: what a sample is)."""
+    from synaudio import training
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE
 
-    rows, manifest, split = features.load_features(args.features, features_stage, args.dataset)
+    manifest, digest, name = logged
     with stage.tracked(run_name):
-        stage.log_dataset(
-            args.dataset, {"features": manifest}, manifest["dataset_digest"], dataset, "training"
-        )
+        stage.log_dataset(args.dataset, manifest, digest, name, "training")
         summary = training.train(
-            config, objective, backbone, rows, split["train"], split["test"], args.out, args.checkpoints,
-            seed=args.seed, labels=labels, run=stage.run,
-            data_digest=manifest["sha256"], provenance=stage.provenance(),
+            config, objective, backbone, rows, train_rows, held_out_rows, args.out, args.checkpoints,
+            seed=args.seed, labels=labels, run=stage.run, data_digest=data_digest,
+            provenance=stage.provenance(),
         )  # fmt: skip
         model = args.out / MODEL_FILE
         stage.log_dict(summary, "training.json")
@@ -236,5 +265,5 @@ def train_model(
         stage.set_tag("model.path", str(model.resolve()))
     stage.done(
         f"{run_name}: {summary['epochs']} epochs in {summary['seconds']:.0f} s "
-        f"({summary['samples_per_second']} samples/s) -> {args.out}"
+        f"({summary['samples_per_second']} {unit}/s) -> {args.out}"
     )

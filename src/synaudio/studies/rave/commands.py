@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from synaudio.command import Command, Stage, seed
+from synaudio.command import Command, Stage, seed, training_outputs
 from synaudio.errors import UserError
 from synaudio.params import Params
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 def _declared(params: Params, args: argparse.Namespace) -> str:
@@ -28,26 +24,13 @@ def _declared(params: Params, args: argparse.Namespace) -> str:
     return args.version
 
 
-def _split(params: Params, clips: int) -> tuple[np.ndarray, np.ndarray]:
-    """The speech benchmark's split (speech.split): the VAE family's held-out clips."""
-    from synaudio.features import split_rows
-    from synaudio.protocol import CORRECTED
-
-    return split_rows(clips, params.speech.split, CORRECTED.split)
-
-
 def _arguments(step: str):
     def arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--version", required=True, help="one of speech.scored.rave_style.versions")
         parser.add_argument("--seed", type=seed, required=True, help="one of speech.scored.rave_style.seeds")
         parser.add_argument("--dataset", type=Path, required=True, help="a SynSpeech version's dataset")
         if step == "train":
-            parser.add_argument(
-                "--out", type=Path, required=True, help="model directory (model.pt, training.json)"
-            )
-            parser.add_argument(
-                "--checkpoints", type=Path, required=True, help="resumable checkpoints (last.ckpt)"
-            )
+            training_outputs(parser)
         else:
             parser.add_argument("--model-dir", type=Path, required=True, help="the trained model")
             parser.add_argument("--out", type=Path, required=True, help="codes folder (synaudio.codes)")
@@ -56,35 +39,22 @@ def _arguments(step: str):
 
 
 def train(args: argparse.Namespace) -> None:
-    from synaudio import training
-    from synaudio.hashing import sha256_file
-    from synaudio.inference import MODEL_FILE
+    from synaudio.command import run_training
     from synaudio.params import RAVE
     from synaudio.store import dataset_digest, load_dataset
-    from synaudio.studies.rave import recipe
+    from synaudio.studies.rave import recipe, schema
 
     stage = Stage.open(args)
     params, version = stage.params, _declared(stage.params, args)
     dataset = load_dataset(args.dataset)
-    train_rows, _ = _split(params, len(dataset.audio))
-    name = f"train rave/{version}/seed{args.seed}"
+    train_rows, _ = schema.speech_split(params, len(dataset.audio))
     digest = dataset_digest(dataset.manifest)
-    with stage.tracked(name):
-        stage.log_dataset(args.dataset, dataset.manifest, digest, "synspeech", "training")
-        summary = training.train(
-            recipe.config(params, version), recipe.objective(params), recipe.backbone(params),
-            dataset.audio, train_rows, None, args.out, args.checkpoints,
-            seed=args.seed, labels={"model": RAVE, "study": "rave"}, run=stage.run,
-            data_digest=digest, provenance=stage.provenance(),
-        )  # fmt: skip
-        model = args.out / MODEL_FILE
-        stage.log_dict(summary, "training.json")
-        stage.set_tag("model.sha256", sha256_file(model))
-        stage.set_tag("model.path", str(model.resolve()))
-    stage.done(
-        f"{name}: {summary['epochs']} epochs in {summary['seconds']:.0f} s "
-        f"({summary['samples_per_second']} windows/s) -> {args.out}"
-    )
+    run_training(
+        stage, args, f"train rave/{version}/seed{args.seed}", dataset.audio, train_rows, None,
+        logged=(dataset.manifest, digest, "synspeech"), data_digest=digest,
+        config=recipe.config(params, version), objective=recipe.objective(params),
+        backbone=recipe.backbone(params), labels={"model": RAVE, "study": "rave"}, unit="windows",
+    )  # fmt: skip
 
 
 def encode(args: argparse.Namespace) -> None:
@@ -100,7 +70,7 @@ def encode(args: argparse.Namespace) -> None:
     stage = Stage.open(args, threads=True)
     params, version = stage.params, _declared(stage.params, args)
     dataset = load_dataset(args.dataset)
-    _, test_rows = _split(params, len(dataset.audio))
+    _, test_rows = schema.speech_split(params, len(dataset.audio))
     network = load_backbone(args.model_dir, params.rave.latent_dim, recipe.backbone(params))
     summary = json.loads((args.model_dir / SUMMARY_FILE).read_text())
     model_sha256 = sha256_file(args.model_dir / MODEL_FILE)

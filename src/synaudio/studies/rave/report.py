@@ -20,10 +20,9 @@ import torch
 
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import REPRESENTATION, training_provenance
-from synaudio.features import mel_transform, split_rows, to_db
+from synaudio.features import mel_transform, to_db
 from synaudio.inference import SUMMARY_FILE, load_backbone
 from synaudio.params import RAVE, Params
-from synaudio.protocol import CORRECTED
 from synaudio.report import figures
 from synaudio.report.inversion import sweep, write_wav
 from synaudio.report.output import Output, render
@@ -56,7 +55,7 @@ def _version(version: str, params: Params, datasets: Path, artifacts: Path, out:
     spectrogram = _Spectrogram(params, sample_rate)
     model_dir = artifacts / version / "models" / f"seed{seed}"
     network = load_backbone(model_dir, params.rave.latent_dim, recipe.backbone(params))
-    _, test = split_rows(len(dataset.audio), params.speech.split, CORRECTED.split)
+    _, test = schema.speech_split(params, len(dataset.audio))
     shown = np.sort(np.random.default_rng(params.report.seed).choice(test, size=SHOWN_CLIPS, replace=False))
     labels = [_label(dataset.factors, row) for row in shown]
     clips = dataset.waveforms(shown)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from synaudio.declared import stage_id
 from synaudio.errors import UserError
 from synaudio.params import RAVE, Params, ScoredCodes
@@ -17,3 +19,12 @@ def declared(params: Params) -> ScoredCodes:
 def stages(version: str, seed: int) -> list[str]:
     """The dvc.yaml stages that train one model and encode its codes."""
     return [stage_id(stage, version, seed) for stage in ("rave_train", "rave_encode")]
+
+
+def speech_split(params: Params, clips: int) -> tuple[np.ndarray, np.ndarray]:
+    """The speech benchmark's train / held-out clips (speech.split, the corrected protocol's
+    method): the VAE family's held-out clips are the RAVE-style model's too."""
+    from synaudio.features import split_rows
+    from synaudio.protocol import CORRECTED
+
+    return split_rows(clips, params.speech.split, CORRECTED.split)
