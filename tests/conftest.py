@@ -60,7 +60,10 @@ TINY: dict[str, Any] = {
         "epochs": {"small": 1, "medium": 1},
         "bins": 4,
         "level_normalised": {"models": ["vae"]},
-        "scored": {"rave_style": {"versions": ["small"], "seeds": [0], "page": "rave.html"}},
+        "scored": {  # acids_rave declared, not run: it needs its own venv (make acids-venv)
+            "rave_style": {"versions": ["small"], "seeds": [0], "page": "rave.html"},
+            "acids_rave": {"versions": []},
+        },
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

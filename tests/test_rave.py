@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from synaudio.models.rave import (
 )
 from synaudio.models.specs import RaveSpec
 from synaudio.protocol import CORRECTED
-from tests.conftest import TINY
+from tests.conftest import REPO, TINY
 
 SAMPLE_RATE = 16000
 CLIP = 56000  # SynSpeech: 3.5 s at 16 kHz
@@ -181,3 +182,74 @@ def test_speech_score_refuses_undeclared_names_and_codes_of_other_data(
     )
     assert swapped.returncode == 2 and "the codes were made from another dataset" in swapped.stderr
     assert not (tmp_path / "eval.json").exists()
+
+
+def _acids_tree(steps: int) -> dict:
+    tree = copy.deepcopy(TINY)
+    tree["speech"]["scored"]["acids_rave"] = {"versions": ["small"], "seeds": [0]}
+    tree["acids_rave"] = {"steps": steps}
+    return tree
+
+
+def _acids_command(tmp_path: Path) -> list:
+    return [
+        "rave-acids", "--version", "small", "--seed", "0", "--dataset", "artifacts/synspeech/small/dataset",
+        "--model-dir", tmp_path / "model", "--out", tmp_path / "codes", "--work", tmp_path / "work",
+    ]  # fmt: skip
+
+
+def test_acids_rave_without_its_venv_names_the_make_target_and_writes_nothing(
+    reproduced: Path, cli, tmp_path: Path, write_params
+) -> None:
+    params = ["--params", write_params(_acids_tree(3))]
+    missing = cli(
+        *params, *_acids_command(tmp_path), cwd=reproduced, env={"ACIDS_RAVE_VENV": str(tmp_path / "no")}
+    )
+    assert missing.returncode == 2 and "make acids-venv" in missing.stderr
+    assert not any(tmp_path.glob("model*")) and not (tmp_path / "codes").exists()
+
+
+def test_acids_scratch_folder_is_emptied_only_when_it_is_ours(tmp_path: Path) -> None:
+    from synaudio.studies.rave.acids import scratch_folder
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("mine")
+    with pytest.raises(UserError, match="not an acids_rave scratch folder"):
+        scratch_folder(foreign)
+    assert (foreign / "thesis.tex").read_text() == "mine"
+    ours = scratch_folder(tmp_path / "ours")
+    (ours / "lmdb").mkdir()
+    assert list(scratch_folder(ours).iterdir()) == [ours / ".synaudio-acids-scratch"]
+
+
+def test_acids_window_must_fit_an_example() -> None:
+    from synaudio.params import AcidsRave
+
+    with pytest.raises(ValueError, match="exceeds chunk_samples"):
+        AcidsRave(n_signal=262144)
+
+
+@pytest.mark.slow
+def test_the_real_rave_trains_encodes_and_is_scored(
+    reproduced: Path, cli, tmp_path: Path, write_params
+) -> None:
+    """acids-rave 2.3.1 for real (its venv: make acids-venv), 3 steps on the tiny Small:
+    codes for every clip, repeatable, scored by speech-score."""
+    from synaudio.studies.rave.acids import VENV_VARIABLE
+
+    venv = Path(os.environ.get(VENV_VARIABLE, REPO / ".venv-acids"))
+    if not (venv / "bin" / "python").is_file():
+        pytest.skip(f"no acids-rave venv at {venv}: make acids-venv")
+    params = ["--params", write_params(_acids_tree(3))]
+    env = {VENV_VARIABLE: str(venv)}
+    cli(*params, *_acids_command(tmp_path), cwd=reproduced, env=env, check=True)
+    first = np.load(tmp_path / "codes" / "codes.npy")
+    cli(*params, *_acids_command(tmp_path), cwd=reproduced, env=env, check=True)
+    assert first.shape == (40, 128) and np.array_equal(first, np.load(tmp_path / "codes" / "codes.npy"))
+    representation = json.loads((tmp_path / "codes" / "representation.json").read_text())
+    assert representation["provenance"]["training"]["epochs"] == "3 steps (acids-rave 2.3.1)"
+    cli(*params, "speech-score", "--version", "small", "--name", "acids_rave", "--seed", "0",
+        "--dataset", "artifacts/synspeech/small/dataset", "--codes", tmp_path / "codes",
+        "--out", tmp_path / "eval.json", cwd=reproduced, check=True)  # fmt: skip
+    assert json.loads((tmp_path / "eval.json").read_text())["model"] == "acids_rave"

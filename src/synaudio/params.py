@@ -28,6 +28,7 @@ Seeds = Annotated[list[Seed], Field(min_length=1)]
 MAX_CLIPS = 2_000_000  # SynTone grid bound (62x the paper's): its factor table is built in memory
 MAX_LATENT_DIM = 1024
 RAVE = "rave_style"  # the RAVE study's representation under speech.scored
+ACIDS = "acids_rave"  # the RAVE study's cross-check: the real RAVE (rave.acids)
 SYNTONE_INPUT = (128, 32)  # mels x frames of the reference network (its FC layers are sized for it)
 
 
@@ -248,7 +249,7 @@ class ScoredCodes(_Section):
     whose per-clip codes `synaudio speech-score` scores like the VAE family's (its stage:
     score_<name>; README "Add your own model")."""
 
-    versions: list[str] = Field(min_length=1)
+    versions: list[str]  # [] declares it without scoring it (quick: acids_rave needs its own venv)
     seeds: Seeds
     page: str | None = None  # its own report page in reports/ (audio, figures), linked from speech.html
 
@@ -274,7 +275,8 @@ class SpeechBenchmark(_Section):
     level_normalised: LevelArm = LevelArm()
     scored: dict[str, ScoredCodes] = Field(
         default_factory=lambda: {
-            "rave_style": ScoredCodes(versions=["small"], seeds=[0, 1], page="rave.html")
+            RAVE: ScoredCodes(versions=["small", "medium"], seeds=[0, 1], page="rave.html"),
+            ACIDS: ScoredCodes(versions=["small"], seeds=[0]),
         }
     )
 
@@ -297,6 +299,24 @@ class SpeechBenchmark(_Section):
                     "scored",
                     f"{name}: versions {stray} not among speech.versions, or a models: block's name",
                 )
+        return self
+
+
+class AcidsRave(_Section):
+    """The real RAVE (acids-rave 2.3.1 in its own venv, `make acids-venv`) trained briefly on
+    the RAVE-style model's training clips, as its cross-check (stage acids_rave; versions and
+    seeds: speech.scored.acids_rave). Its own defaults except these (README: RAVE)."""
+
+    config: str = Field(default="v2_small", min_length=1)  # a configuration acids-rave ships
+    steps: int = Field(default=1500, ge=1)  # phase 1 only: the adversarial phase never starts
+    n_signal: int = Field(default=65536, ge=1)  # samples per training window (RAVE: 131,072)
+    batch_size: int = Field(default=2, ge=1)  # RAVE: 8
+    chunk_samples: int = Field(default=131072, ge=1)  # training example: clips joined, cut (rave preprocess)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AcidsRave:
+        if self.n_signal > self.chunk_samples:
+            raise _invalid("n_signal", f"{self.n_signal} exceeds chunk_samples ({self.chunk_samples})")
         return self
 
 
@@ -387,6 +407,7 @@ class Params(_Section):
     synspeech: SynSpeech = SynSpeech()
     speech: SpeechBenchmark = SpeechBenchmark()
     rave: RaveBenchmark = RaveBenchmark()
+    acids_rave: AcidsRave = AcidsRave()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")

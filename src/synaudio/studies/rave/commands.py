@@ -1,24 +1,25 @@
 """The RAVE study's sub-commands, one per dvc.yaml stage: per SynSpeech version and seed
 rave-train (rave_train) and rave-encode (rave_encode: the codes folder that
-`synaudio speech-score` scores in stage score_rave_style); rave-report (rave_report)."""
+`synaudio speech-score` scores in stage score_rave_style), rave-acids (acids_rave: the real
+RAVE's model and codes, scored in score_acids_rave); rave-report (rave_report)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from synaudio.command import Command, Stage, seed, training_outputs
+from synaudio.command import Command, Stage, seed, training_outputs, write_json
 from synaudio.errors import UserError
 from synaudio.params import Params
 
 
-def _declared(params: Params, args: argparse.Namespace) -> str:
+def _declared(params: Params, args: argparse.Namespace, name: str = "rave_style") -> str:
     from synaudio.studies.rave.schema import declared
 
-    scored = declared(params)
+    scored = declared(params, name)
     if args.version not in scored.versions or args.seed not in scored.seeds:
         raise UserError(
-            f"--version {args.version} --seed {args.seed}: not among speech.scored.rave_style "
+            f"--version {args.version} --seed {args.seed}: not among speech.scored.{name} "
             f"(versions {scored.versions}, seeds {scored.seeds})"
         )
     return args.version
@@ -31,6 +32,14 @@ def _arguments(step: str):
         parser.add_argument("--dataset", type=Path, required=True, help="a SynSpeech version's dataset")
         if step == "train":
             training_outputs(parser)
+        elif step == "acids":
+            parser.add_argument(
+                "--model-dir", type=Path, required=True, help="its weights (model.pt, training.json)"
+            )
+            parser.add_argument("--out", type=Path, required=True, help="codes folder (synaudio.codes)")
+            parser.add_argument(
+                "--work", type=Path, required=True, help="scratch: LMDB, RAVE's checkpoints, logs"
+            )
         else:
             parser.add_argument("--model-dir", type=Path, required=True, help="the trained model")
             parser.add_argument("--out", type=Path, required=True, help="codes folder (synaudio.codes)")
@@ -91,6 +100,64 @@ def encode(args: argparse.Namespace) -> None:
     )
 
 
+def acids(args: argparse.Namespace) -> None:
+    from synaudio.atomic import atomic_directory
+    from synaudio.codes import training_provenance, write_codes
+    from synaudio.declared import stage_id
+    from synaudio.hashing import sha256_file
+    from synaudio.params import ACIDS, SPEECH_SAMPLE_RATE
+    from synaudio.store import dataset_digest, load_dataset
+    from synaudio.studies.rave import acids, encode, schema
+
+    stage = Stage.open(args)
+    params, version = stage.params, _declared(stage.params, args, ACIDS)
+    python = acids.venv_python()
+    dataset = load_dataset(args.dataset)
+    if dataset.manifest["audio"]["sample_format"] != "int16":
+        raise UserError(f"{args.dataset}: acids-rave reads int16 clips (synspeech.sample_format: int16)")
+    rows = schema.speech_split(params, len(dataset.audio))
+    digest, settings = dataset_digest(dataset.manifest), params.acids_rave
+    name = f"train {ACIDS}/{version}/seed{args.seed}"
+    work = acids.scratch_folder(args.work)
+    with stage.tracked(name, [args.model_dir, args.out]):
+        stage.log_dataset(args.dataset, dataset.manifest, digest, "synspeech", "training")
+        made = acids.train_and_encode(
+            python, settings, args.dataset / "audio.npy", rows, work,
+            seed=args.seed, threads=params.training.threads, sample_rate=SPEECH_SAMPLE_RATE,
+        )  # fmt: skip
+        summary = {
+            "model": ACIDS, "release": acids.RELEASE, "config": settings.config, "steps": made["global_step"],
+            "seconds": round(made["seconds"], 2), "provenance": stage.provenance(),
+            "samples_per_second": round(made["global_step"] * settings.batch_size / made["seconds"], 2),
+            "curves": made["curves"],
+        }  # fmt: skip
+        with atomic_directory(args.model_dir) as tmp:
+            for file in ("model.pt", "config.gin"):
+                (tmp / file).write_bytes((made["encoded"] / file).read_bytes())
+            write_json(tmp / "training.json", summary)
+        model_sha256 = sha256_file(args.model_dir / "model.pt")
+        held_out = encode.held_out_numbers(made["codes"], made["kl"], rows[1], made["spectral_distance"])
+        write_codes(args.out, made["codes"], {
+            "model": ACIDS, "seed": args.seed, "latents": acids.LATENTS, "dataset_digest": digest,
+            "held_out": held_out,
+            "provenance": {
+                "stages": [stage_id("acids_rave", version, args.seed)], "model_sha256": model_sha256,
+                "training": {**training_provenance(summary),
+                             "epochs": f"{summary['steps']} steps (acids-rave {acids.RELEASE})"},
+            },
+        })  # fmt: skip
+        final = {tag: points[-1][1] for tag, points in made["curves"].items() if points}
+        stage.log_metrics(
+            {**final, "seconds": summary["seconds"], "spectral_distance": held_out["spectral_distance"]}
+        )
+        stage.log_dict(summary, "training.json")
+        stage.set_tag("model.sha256", model_sha256)
+    stage.done(
+        f"{name}: {summary['steps']} steps in {summary['seconds']:.0f} s, held-out spectral distance "
+        f"{held_out['spectral_distance']:.3f} -> {args.model_dir}, {args.out} (scratch: {work})"
+    )
+
+
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--datasets", type=Path, default=Path("artifacts/synspeech"), help="(default: %(default)s)"
@@ -124,6 +191,12 @@ COMMANDS = (
         "a RAVE-style model's per-clip codes for speech-score (stage rave_encode)",
         _arguments("encode"),
         encode,
+    ),
+    Command(
+        "rave-acids",
+        "the real RAVE (acids-rave, its own venv) trained and encoded as a cross-check (stage acids_rave)",
+        _arguments("acids"),
+        acids,
     ),
     Command(
         "rave-report",

@@ -65,11 +65,19 @@ def encode(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Every clip's code, and the held-out numbers of the model itself."""
     codes, kl = encode_clips(network, dataset)
+    distance = spectral_distance(network, dataset, test_rows, params.rave.scales)
+    return codes, held_out_numbers(codes, kl, test_rows, distance)
+
+
+def held_out_numbers(
+    codes: np.ndarray, kl: np.ndarray, test_rows: np.ndarray, distance: float
+) -> dict[str, Any]:
+    """representation.json's `held_out`: the spectral distance, each latent's mean KL per
+    frame and how many latents are active by KL and by the variance of the clips' codes."""
     test_kl = kl[test_rows].mean(axis=0)
-    held_out = {
-        "spectral_distance": spectral_distance(network, dataset, test_rows, params.rave.scales),
+    return {
+        "spectral_distance": distance,
         "kl_per_dimension": [float(v) for v in test_kl],
         "active_dimensions": int((test_kl > ACTIVE_KL).sum()),
         "active_units": int((codes[test_rows].var(axis=0) > ACTIVE_VARIANCE).sum()),
     }
-    return codes, held_out

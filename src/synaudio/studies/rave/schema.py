@@ -9,11 +9,11 @@ from synaudio.errors import UserError
 from synaudio.params import RAVE, Params, ScoredCodes
 
 
-def declared(params: Params) -> ScoredCodes:
-    """speech.scored.rave_style: the versions and seeds the study trains."""
-    if RAVE not in params.speech.scored:
-        raise UserError(f"speech.scored has no {RAVE} block: the RAVE study's versions and seeds live there")
-    return params.speech.scored[RAVE]
+def declared(params: Params, name: str = RAVE) -> ScoredCodes:
+    """speech.scored.<name> (rave_style, acids_rave): the versions and seeds the study trains."""
+    if name not in params.speech.scored:
+        raise UserError(f"speech.scored has no {name} block: the RAVE study's versions and seeds live there")
+    return params.speech.scored[name]
 
 
 def stages(version: str, seed: int) -> list[str]:
