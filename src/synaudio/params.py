@@ -480,10 +480,16 @@ class Params(_Section):
                 f"{SYNTONE_INPUT[0]} x {SYNTONE_INPUT[1]}",
             )
 
+    @property
+    def speech_input(self) -> tuple[int, int]:
+        """Mels x frames the speech front-end makes of one SynSpeech clip."""
+        samples = round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE)
+        return self.speech.features.n_mels, samples // self.speech.features.hop_length + 1
+
     def _speech_input_fits(self) -> None:
         """The speech backbone halves both input sides four times: they must divide by 16."""
         features = self.speech.features
-        frames = round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE) // features.hop_length + 1
+        frames = self.speech_input[1]
         for key, size in (("n_mels", features.n_mels), ("hop_length", frames)):
             if size % SPEECH.downsampling:
                 raise _invalid(

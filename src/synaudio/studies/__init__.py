@@ -3,6 +3,8 @@ and commands); the CLI adds every registered study's commands. A new study is a 
 folder and one line here - nothing in another study's folder changes."""
 
 from synaudio.command import Study
-from synaudio.studies import rave, synspeech, syntone
+from synaudio.studies import analyses, rave, synspeech, syntone
 
-STUDIES: dict[str, Study] = {study.name: study for study in (syntone.STUDY, synspeech.STUDY, rave.STUDY)}
+STUDIES: dict[str, Study] = {
+    study.name: study for study in (syntone.STUDY, synspeech.STUDY, rave.STUDY, analyses.STUDY)
+}
