@@ -62,7 +62,7 @@ TINY: dict[str, Any] = {
         "level_normalised": {"models": ["vae"]},
         "scored": {  # acids_rave declared, not run: it needs its own venv (make acids-venv)
             "rave_style": {"versions": ["small"], "seeds": [0], "page": "rave.html"},
-            "acids_rave": {"versions": []},
+            "acids_rave": {"versions": [], "seeds": [0]},
         },
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
