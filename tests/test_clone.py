@@ -76,10 +76,9 @@ def _model_dirs() -> list[tuple[Path, dict]]:
         found.append((folder, result))
     for path in sorted((REPO / "artifacts" / "speech" / "eval").glob("*.json")):
         result = json.loads(path.read_text())
-        if "representation" in result:  # scored from codes: the RAVE study's model folder
-            found.append(
-                (Path("artifacts/rave", result["version"], "models", f"seed{result['seed']}"), result)
-            )
+        if "representation" in result:  # scored from codes: the RAVE study's model folders
+            models = {"rave_style": "models", "acids_rave": "acids_models"}[result["model"]]
+            found.append((Path("artifacts/rave", result["version"], models, f"seed{result['seed']}"), result))
             continue
         if "model_sha256" in result:  # the level-normalised arm's models live in their own folder
             level = "front_end" in result

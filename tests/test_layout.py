@@ -157,7 +157,8 @@ def test_the_readme_example_study_is_one_folder_and_one_registry_line(
     text = registry.read_text()
     line = next(row for row in text.splitlines() if row.startswith("STUDIES"))
     text = text.replace(line, _readme_block("example-registry").strip())
-    registry.write_text(text.replace("import rave, synspeech", "import noise_floor, rave, synspeech"))
+    importing = "from synaudio.studies import "
+    registry.write_text(text.replace(importing, f"{importing}noise_floor, "))
     out = tmp_path / "noise.json"
     command = [sys.executable, "-m", "synaudio.cli", "--params", str(write_params()), "noise-floor",
                "--dataset", str(tiny_study["corrected"] / "dataset"), "--factors",

@@ -30,7 +30,7 @@ PIPELINE = (
       for model in ("vae", "factor_vae")),
     "speech_features_level@medium", "speech_train_level@medium-vae-0", "speech_evaluate_level@medium-vae-0",
     *(f"{stage}@small-0" for stage in ("rave_train", "rave_encode", "score_rave_style")),
-    "speech_aggregate", "speech_report", "rave_report",
+    "speech_aggregate", "speech_report", "rave_report", "receptive_fields",
 )  # fmt: skip
 
 

@@ -190,7 +190,8 @@ def _check_speech_page(page: Path, screenshot: Path, models: set[str], level: di
     table = pd.read_csv(page.parent / "speech" / "results.csv")
     for version in table["version"].unique():
         arm = {f"{model} (level-normalised)" for model in level.get(version, ())}
-        arm |= {"rave_style"} & set(table.loc[table["version"] == version, "model"])  # scored where declared
+        scored = {"rave_style", "acids_rave"}  # where speech.scored declares them
+        arm |= scored & set(table.loc[table["version"] == version, "model"])
         assert set(seen["tables"][f"probes-{version}"]) == {*BASELINES, *models, *arm}
         assert set(seen["tables"][f"suite-{version}"]) == {*models, *arm}  # baselines have no metrics suite
     return seen

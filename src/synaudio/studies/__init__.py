@@ -5,6 +5,4 @@ folder and one line here - nothing in another study's folder changes."""
 from synaudio.command import Study
 from synaudio.studies import analyses, rave, synspeech, syntone
 
-STUDIES: dict[str, Study] = {
-    study.name: study for study in (syntone.STUDY, synspeech.STUDY, rave.STUDY, analyses.STUDY)
-}
+STUDIES: dict[str, Study] = {s.name: s for s in (syntone.STUDY, synspeech.STUDY, rave.STUDY, analyses.STUDY)}
