@@ -160,33 +160,24 @@ def encode(args: argparse.Namespace) -> None:
     print(f"encode: {len(audio)} clips -> {args.out} (held-out spectral distance {distance:.3f})")
 
 
+# Each step's options (all required; acids.py passes them): name -> type.
+STEPS = {
+    "lmdb": (write_lmdb, {"audio": Path, "rows": Path, "chunk": int, "sample-rate": int, "out": Path}),
+    "train": (train, {"db": Path, "out": Path, "config": str, "steps": int, "n-signal": int, "batch": int,
+                      "sample-rate": int, "seed": int, "threads": int}),
+    "encode": (encode, {"run": Path, "audio": Path, "held-out": Path, "threads": int, "out": Path}),
+}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
-    lmdb = sub.add_parser("lmdb")
-    lmdb.add_argument("--audio", type=Path, required=True)
-    lmdb.add_argument("--rows", type=Path, required=True)
-    lmdb.add_argument("--chunk", type=int, required=True)
-    lmdb.add_argument("--sample-rate", type=int, required=True)
-    lmdb.add_argument("--out", type=Path, required=True)
-    fit = sub.add_parser("train")
-    fit.add_argument("--db", type=Path, required=True)
-    fit.add_argument("--out", type=Path, required=True)
-    fit.add_argument("--config", required=True)
-    fit.add_argument("--steps", type=int, required=True)
-    fit.add_argument("--n-signal", type=int, required=True)
-    fit.add_argument("--batch", type=int, required=True)
-    fit.add_argument("--sample-rate", type=int, required=True)
-    fit.add_argument("--seed", type=int, required=True)
-    fit.add_argument("--threads", type=int, required=True)
-    code = sub.add_parser("encode")
-    code.add_argument("--run", type=Path, required=True)
-    code.add_argument("--audio", type=Path, required=True)
-    code.add_argument("--held-out", type=Path, required=True)
-    code.add_argument("--threads", type=int, required=True)
-    code.add_argument("--out", type=Path, required=True)
+    for step, (_, options) in STEPS.items():
+        step_parser = sub.add_parser(step)
+        for name, kind in options.items():
+            step_parser.add_argument(f"--{name}", type=kind, required=True)
     args = parser.parse_args()
-    {"lmdb": write_lmdb, "train": train, "encode": encode}[args.step](args)
+    STEPS[args.step][0](args)
 
 
 if __name__ == "__main__":

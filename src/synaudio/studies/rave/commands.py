@@ -101,10 +101,13 @@ def encode(args: argparse.Namespace) -> None:
 
 
 def acids(args: argparse.Namespace) -> None:
+    import shutil
+
     from synaudio.atomic import atomic_directory
     from synaudio.codes import training_provenance, write_codes
     from synaudio.declared import stage_id
     from synaudio.hashing import sha256_file
+    from synaudio.inference import MODEL_FILE, SUMMARY_FILE
     from synaudio.params import ACIDS, SPEECH_SAMPLE_RATE
     from synaudio.store import dataset_digest, load_dataset
     from synaudio.studies.rave import acids, encode, schema
@@ -132,10 +135,10 @@ def acids(args: argparse.Namespace) -> None:
             "curves": made["curves"],
         }  # fmt: skip
         with atomic_directory(args.model_dir) as tmp:
-            for file in ("model.pt", "config.gin"):
-                (tmp / file).write_bytes((made["encoded"] / file).read_bytes())
-            write_json(tmp / "training.json", summary)
-        model_sha256 = sha256_file(args.model_dir / "model.pt")
+            for file in (MODEL_FILE, "config.gin"):
+                shutil.copyfile(made["encoded"] / file, tmp / file)
+            write_json(tmp / SUMMARY_FILE, summary)
+        model_sha256 = sha256_file(args.model_dir / MODEL_FILE)
         held_out = encode.held_out_numbers(made["codes"], made["kl"], rows[1], made["spectral_distance"])
         write_codes(args.out, made["codes"], {
             "model": ACIDS, "seed": args.seed, "latents": acids.LATENTS, "dataset_digest": digest,
