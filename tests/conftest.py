@@ -43,14 +43,14 @@ TINY: dict[str, Any] = {
     "evaluation": {"paper_repeats": 2},
     "tracking": {"experiment": "tests"},
     "synspeech": {
-        "voicebank": {"seed": 0, "speakers": 4},
+        "voicebank": {"seed": 0, "speakers": 6},
         "versions": {
             "small": {"speakers": 4, "texts": 10, "styles": ["default"]},
             "medium": {"speakers": 4, "texts": 5, "styles": ["default", "whispering"]},
-            "large": {"speakers": 4, "texts": 2, "styles": ["sad"]},
+            "large": {"speakers": 6, "texts": 4, "styles": ["sad"]},
         },
         "chunk_clips": 8,
-    },  # 88 clips in all; a voice bank of 4 speakers built into each project copy
+    },  # 104 clips in all; a voice bank of 6 speakers built into each project copy
     "speech": {
         "models": ["vae", "factor_vae"],
         "seeds": [0],  # the default is full scale (three seeds)
@@ -64,6 +64,17 @@ TINY: dict[str, Any] = {
             "rave_style": {"versions": ["small"], "seeds": [0], "page": "rave.html"},
             "acids_rave": {"versions": [], "seeds": [0]},
         },
+    },
+    "ssl": {  # pretraining on Large's speakers 4-5 (8 clips: 6 to train on), a network of ~100 weights
+        "pretraining": {"version": "large", "first_speaker": 4, "held_out": 0.25, "seed": 0},
+        "channels": [2, 4],
+        "projector": [8, 8],
+        "methods": {"bt": {"normalisation": "bt"}, "mbt_width": {"normalisation": "width"}},
+        "arms": {"invariance_only": {"lambda_d": 0.0}},
+        "seeds": [0],
+        "arm_seeds": [0],
+        "batch_size": 3,
+        "epochs": 2,
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

@@ -155,7 +155,7 @@ def test_the_readme_example_study_is_one_folder_and_one_registry_line(
     (folder / "__init__.py").write_text(_readme_block("example-study"))
     registry = source / "synaudio" / "studies" / "__init__.py"
     text = registry.read_text()
-    line = next(row for row in text.splitlines() if row.startswith("STUDIES"))
+    line = next(row for row in text.splitlines() if row.startswith("FOLDERS"))
     text = text.replace(line, _readme_block("example-registry").strip())
     importing = "from synaudio.studies import "
     registry.write_text(text.replace(importing, f"{importing}noise_floor, "))

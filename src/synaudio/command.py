@@ -188,13 +188,15 @@ def build_features(
     split: Any,
     *,
     dataset: str,
+    rows: slice | None = None,
 ) -> None:
-    """Compute a protocol's front-end of args.dataset into args.out in the stage's MLflow
-    run (see synaudio.features.build); `dataset` names the data in MLflow."""
+    """Compute a protocol's front-end of args.dataset (or its contiguous `rows`) into
+    args.out in the stage's MLflow run (see synaudio.features.build); `dataset` names the
+    data in MLflow."""
     from synaudio import features
 
     with stage.tracked(run_name):
-        manifest = features.build(args.dataset, protocol, spec, split, args.out)
+        manifest = features.build(args.dataset, protocol, spec, split, args.out, rows)
         seconds = stage.seconds
         stage.log_metrics({"seconds": seconds, "clips_per_second": manifest["shape"][0] / seconds})
         stage.log_dataset(args.dataset, {"features": manifest}, manifest["dataset_digest"], dataset, "input")

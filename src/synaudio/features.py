@@ -86,23 +86,31 @@ def split_rows(n: int, split: Split, method: SplitMethod = "permutation") -> tup
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def _batches(dataset: Dataset, batch: int, desc: str):
-    n = dataset.audio.shape[0]
+def _batches(dataset: Dataset, rows: slice, batch: int, desc: str):
+    first, n = rows.start, rows.stop - rows.start
     with tqdm(total=n, unit="clip", desc=desc, disable=None) as bar:
         for start in range(0, n, batch):
             stop = min(start + batch, n)
-            yield start, stop, torch.from_numpy(dataset.waveforms(slice(start, stop)))
+            yield start, stop, torch.from_numpy(dataset.waveforms(slice(first + start, first + stop)))
             bar.update(stop - start)
 
 
 def build(
-    dataset_dir: Path, protocol: Protocol, spec: Features, split: Split, out_dir: Path
+    dataset_dir: Path,
+    protocol: Protocol,
+    spec: Features,
+    split: Split,
+    out_dir: Path,
+    rows: slice | None = None,
 ) -> dict[str, Any]:
-    """Compute the protocol's front-end for every clip and write it atomically; the
-    manifest names the protocol it was made under."""
+    """Compute the protocol's front-end for every clip (or the contiguous `rows` of the
+    dataset, named in the manifest) and write it atomically; the manifest names the
+    protocol it was made under."""
     dataset = load_dataset(dataset_dir)
     sample_rate = dataset.manifest["audio"]["sample_rate"]
-    n = dataset.audio.shape[0]
+    subset = rows is not None
+    rows = slice(0, dataset.audio.shape[0]) if rows is None else rows
+    n = rows.stop - rows.start
     train, test = split_rows(n, split, protocol.split)
     mel = mel_transform(spec, sample_rate)
     frames = dataset.audio.shape[1] // spec.hop_length + 1
@@ -110,7 +118,7 @@ def build(
         out = np.lib.format.open_memmap(
             tmp / FEATURES, mode="w+", dtype=np.float32, shape=(n, spec.n_mels, frames)
         )
-        for start, stop, clips in _batches(dataset, spec.batch_clips, f"features/{protocol.name}"):
+        for start, stop, clips in _batches(dataset, rows, spec.batch_clips, f"features/{protocol.name}"):
             power = mel(clips)
             if protocol.front_end == "frame_max_mel":
                 out[start:stop] = frame_max_normalise(power).numpy()
@@ -144,6 +152,8 @@ def build(
             "sha256": digest,
             "torchaudio": torchaudio.__version__,
         }
+        if subset:
+            manifest["dataset_rows"] = [rows.start, rows.stop]
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 

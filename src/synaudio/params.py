@@ -393,6 +393,89 @@ class Tracking(_Section):
     experiment: str = Field(default="synaudio", min_length=1)
 
 
+class SslViews(_Section):
+    """How pretraining makes two views of a clip (synaudio.studies.ssl.views)."""
+
+    crop_frames: int = Field(default=96, ge=16)  # time crop at a random offset (every view)
+    p: float = Field(default=0.5, ge=0, le=1)  # chance of each of the other transforms
+    snr_db: list[float] = Field(default_factory=lambda: [5.0, 30.0], min_length=2, max_length=2)
+    time_mask: int = Field(default=16, ge=0)  # widest masked band, frames
+    mel_mask: int = Field(default=8, ge=0)  # widest masked band, mels
+    tilt_db: float = Field(default=6.0, ge=0)  # spectral tilt: ends within +- this
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SslViews:
+        if self.snr_db[1] < self.snr_db[0]:
+            raise _invalid("snr_db", f"[low, high] in dB, got {self.snr_db}")
+        return self
+
+
+class SslObjective(_Section):
+    """One pretraining objective (synaudio.studies.ssl.objectives): `normalisation` bt | l2
+    (MBT, our reading) | width (MBT's width-normalised reading); lambda = lambda_d / D for bt
+    and l2, lambda_d for width (its terms are already per-entry), so lambda_d = 1 is the
+    usual balance for each; invariance_weight 0 or lambda_d 0 make the ablation arms."""
+
+    normalisation: Literal["bt", "l2", "width"] = "bt"
+    lambda_d: float = Field(default=1.0, ge=0)
+    invariance_weight: float = Field(default=1.0, ge=0)
+
+    def redundancy_weight(self, width: int) -> float:
+        return self.lambda_d if self.normalisation == "width" else self.lambda_d / width
+
+
+class SslPretraining(_Section):
+    """Unlabelled pretraining clips: one SynSpeech version's speakers from `first_speaker`
+    on (Small's and Medium's speakers are Large's first 50, so they stay unseen)."""
+
+    version: str = "large"
+    first_speaker: int = Field(default=50, ge=0)
+    held_out: float = Field(default=0.02, gt=0, lt=1)  # clips kept out for the per-epoch loss
+    seed: Seed = 0  # draws the held-out clips
+
+
+class SelfSupervised(_Section):
+    """Barlow Twins and MBT on SynSpeech (issue 17; SSL.md). `methods` train at `seeds`,
+    the ablation and lambda arms at `arm_seeds`; every one shares the encoder, views and
+    optimisation (AdamW, linear warm-up then cosine decay per step)."""
+
+    pretraining: SslPretraining = SslPretraining()
+    downstream: list[str] = Field(default_factory=lambda: ["small", "medium"], min_length=1)
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 128], min_length=1)
+    projector: list[int] = Field(default_factory=lambda: [512, 512, 512], min_length=1)
+    methods: dict[str, SslObjective] = Field(
+        default_factory=lambda: {
+            "bt": SslObjective(),
+            "mbt_l2": SslObjective(normalisation="l2"),
+            "mbt_width": SslObjective(normalisation="width"),
+        }
+    )
+    arms: dict[str, SslObjective] = Field(
+        default_factory=lambda: {
+            "invariance_only": SslObjective(lambda_d=0.0),
+            "redundancy_only": SslObjective(invariance_weight=0.0),
+        }
+    )
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
+    arm_seeds: Seeds = Field(default_factory=lambda: [0])
+    batch_size: int = Field(default=256, ge=2)
+    epochs: int = Field(default=1, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-6, ge=0)
+    warmup_epochs: float = Field(default=0.1, ge=0)
+    views: SslViews = SslViews()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SelfSupervised:
+        shared = sorted(set(self.methods) & set(self.arms))
+        if shared:
+            raise _invalid("arms", f"{shared} are also under ssl.methods: each name trains once")
+        return self
+
+    def objective(self, name: str) -> SslObjective:
+        return {**self.methods, **self.arms}[name]
+
+
 class Params(_Section):
     """The whole params.yaml. A section missing from the file takes its defaults."""
 
@@ -408,6 +491,7 @@ class Params(_Section):
     speech: SpeechBenchmark = SpeechBenchmark()
     rave: RaveBenchmark = RaveBenchmark()
     acids_rave: AcidsRave = AcidsRave()
+    ssl: SelfSupervised = SelfSupervised()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")
@@ -437,6 +521,7 @@ class Params(_Section):
             )
         self._speech_input_fits()
         self._syntone_input_fits()
+        self._ssl_speakers_unseen()
         for version in self.speech.versions:  # a batch larger than the split trains on nothing
             clips = self.synspeech.versions[version].n_clips
             speech_train = clips - round(clips * self.speech.split.test_fraction)
@@ -467,6 +552,29 @@ class Params(_Section):
             raise _invalid(
                 "ladder.seeds",
                 f"{missing} are not both in training.paper_seeds and training.corrected_seeds",
+            )
+
+    def _ssl_speakers_unseen(self) -> None:
+        """Pretraining's version exists, its clips are long enough for the views' crop, and
+        no downstream version's speaker is among its speakers (they are a prefix of it)."""
+        ssl, versions = self.ssl, self.synspeech.versions
+        pretraining = ssl.pretraining
+        unknown = [v for v in (pretraining.version, *ssl.downstream) if v not in versions]
+        if unknown:
+            raise _invalid("ssl", f"{unknown} are not under synspeech.versions ({sorted(versions)})")
+        seen = max(versions[v].speakers for v in ssl.downstream)
+        if pretraining.first_speaker < seen:
+            raise _invalid(
+                "ssl.pretraining.first_speaker",
+                f"{pretraining.first_speaker} would pretrain on downstream speakers (the first {seen})",
+            )
+        if pretraining.first_speaker >= versions[pretraining.version].speakers:
+            raise _invalid(
+                "ssl.pretraining.first_speaker", f"{pretraining.version} has no speaker from it on"
+            )
+        if ssl.views.crop_frames > self.speech_input[1]:
+            raise _invalid(
+                "ssl.views.crop_frames", f"longer than the {self.speech_input[1]} frames of a clip"
             )
 
     def _syntone_input_fits(self) -> None:

@@ -78,7 +78,24 @@ class NonFiniteLoss(UserError):
     pass
 
 
-class VAEModule(L.LightningModule):
+class FingerprintedModule(L.LightningModule):
+    """A module whose checkpoints name the configuration that wrote them (`resumable`)
+    and carry its per-epoch history (training.json's curves) across a resume."""
+
+    def __init__(self, fingerprint: str) -> None:
+        super().__init__()
+        self.fingerprint = fingerprint
+        self.history: list[dict[str, float]] = []
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FINGERPRINT_KEY] = self.fingerprint
+        checkpoint["synaudio_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("synaudio_history", []))
+
+
+class VAEModule(FingerprintedModule):
     def __init__(
         self,
         objective: Objective,
@@ -90,14 +107,12 @@ class VAEModule(L.LightningModule):
         held_out: torch.Tensor | None = None,
         grad_clip: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(fingerprint)
         self.grad_clip = grad_clip
         self.backbone = backbone
         self.objective = objective
         self.lr, self.seed, self.channels_last = lr, seed, channels_last
-        self.fingerprint = fingerprint
         self.held_out = held_out  # (N, mels, frames) rows for the per-epoch curves, or None
-        self.history: list[dict[str, float]] = []
         self.automatic_optimization = False
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
@@ -129,13 +144,6 @@ class VAEModule(L.LightningModule):
         step = self.current_epoch * per_epoch + batch_idx
         return min(1.0, step / (warmup * self.trainer.max_epochs * per_epoch))
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[FINGERPRINT_KEY] = self.fingerprint
-        checkpoint["synaudio_history"] = self.history
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.history = list(checkpoint.get("synaudio_history", []))
-
     def configure_optimizers(self):
         main = torch.optim.Adam(self.backbone.parameters(), lr=self.lr, betas=(0.9, 0.999))
         aux = self.objective.aux_optimizer()
@@ -151,12 +159,7 @@ class VAEModule(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         weight = self.regulariser_weight(batch_idx)
         losses = self.objective.losses(x, self.backbone, weight)
-        for name, value in losses.items():
-            if not torch.isfinite(value):
-                raise NonFiniteLoss(
-                    f"training stopped: the {name} became {value.item()} at epoch {self.current_epoch}, "
-                    f"step {batch_idx} ({self.objective.name}); lower training.lr or check the features"
-                )
+        check_finite(losses, self.current_epoch, batch_idx, self.objective.name)
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         # Both gradients before either step, as the reference does: where the auxiliary
@@ -180,6 +183,16 @@ class VAEModule(L.LightningModule):
             on_epoch=True,
             batch_size=x.shape[0],
         )
+
+
+def check_finite(losses: dict[str, torch.Tensor], epoch: int, step: int, model: str) -> None:
+    """Stop a run at the first NaN or infinite loss term, naming it, the epoch and the step."""
+    for name, value in losses.items():
+        if not torch.isfinite(value):
+            raise NonFiniteLoss(
+                f"training stopped: the {name} became {value.item()} at epoch {epoch}, "
+                f"step {step} ({model}); lower the learning rate or check the features"
+            )
 
 
 def fingerprint(configuration: dict[str, Any]) -> str:
@@ -221,7 +234,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     """Keep Lightning's start-up banners and a known deprecation notice out of DVC's logs."""
     import logging
     import warnings
@@ -255,7 +268,7 @@ def train(
     names the features trained on (also in the fingerprint); `provenance` (MLflow run, git
     state) is copied into training.json.
     """
-    _quiet_lightning()
+    quiet_lightning()
     torch.set_num_threads(config.threads)
     L.seed_everything(seed, workers=True, verbose=False)
     device = resolve_device(config.device)
@@ -278,6 +291,32 @@ def train(
     if config.compile:
         compile_backbone(network)
     loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
+    trainer, first_epoch, seconds = fit(
+        module, loader, epochs=epochs, device=device, precision=config.precision,
+        checkpoint_dir=checkpoint_dir, run=run,
+    )  # fmt: skip
+    summary = run_summary(
+        trainer, module, labels=labels, seed=seed, first_epoch=first_epoch, seconds=seconds,
+        train_clips=len(train_rows), device=device, threads=config.threads, provenance=provenance,
+    )  # fmt: skip
+    save_model(out_dir, module.backbone, summary)
+    return summary
+
+
+def fit(
+    module: FingerprintedModule,
+    loader: DataLoader,
+    *,
+    epochs: int,
+    device: str,
+    precision: str,
+    checkpoint_dir: Path,
+    run: Any = None,
+) -> tuple[L.Trainer, int, float]:
+    """Lightning's fit with the archive's conventions: `last.ckpt` in `checkpoint_dir` after
+    every epoch, resumed only when its fingerprint is the module's (any other is set aside,
+    saying so), metrics into the stage's MLflow run, a progress bar only on a terminal.
+    Returns (the trainer, the first epoch this call ran, its seconds)."""
     logger: Any = False
     if run is not None:
         from lightning.pytorch.loggers import MLFlowLogger
@@ -294,7 +333,7 @@ def train(
         accelerator="gpu" if device == "cuda" else "cpu",
         devices=1,
         deterministic=True,
-        precision=config.precision,
+        precision=precision,
         logger=logger,
         callbacks=[checkpoint],
         enable_progress_bar=sys.stderr.isatty(),
@@ -305,32 +344,53 @@ def train(
     )
     resume = checkpoint_dir / "last.ckpt"
     started = time.perf_counter()
-    first_epoch, stale = resumable(resume, expected)
+    first_epoch, stale = resumable(resume, module.fingerprint)
     if stale:
         print(f"training: not resuming {resume} ({stale}); starting from epoch 1", file=sys.stderr)
         resume.unlink()
     trainer.fit(module, loader, ckpt_path=resume if first_epoch else None)
-    seconds = time.perf_counter() - started
+    return trainer, first_epoch, time.perf_counter() - started
+
+
+def run_summary(
+    trainer: L.Trainer,
+    module: FingerprintedModule,
+    *,
+    labels: dict[str, str],
+    seed: int,
+    first_epoch: int,
+    seconds: float,
+    train_clips: int,
+    device: str,
+    threads: int,
+    provenance: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """training.json: what was trained, how fast, the final metrics and per-epoch history."""
+    epochs, loader = trainer.max_epochs, trainer.train_dataloader
+    batch_size = loader.sampler.batch_size
     trained_samples = (epochs - first_epoch) * len(loader) * batch_size
-    summary = {
+    return {
         **labels,
         "seed": seed,
         "epochs": epochs,
         "batch_size": batch_size,
         "resumed_from_epoch": first_epoch,
-        "train_clips": len(train_rows),
+        "train_clips": train_clips,
         "device": device,
-        "threads": config.threads,
+        "threads": threads,
         "seconds": round(seconds, 2),
         "samples_per_second": round(trained_samples / seconds, 1) if trained_samples else None,
         "final": {k: float(v) for k, v in trainer.callback_metrics.items()},
         "history": module.history,
         "provenance": provenance or {},
     }
+
+
+def save_model(out_dir: Path, network: nn.Module, summary: dict[str, Any]) -> None:
+    """model.pt (the state dict) and training.json, written together atomically."""
     with atomic_directory(out_dir) as tmp:
-        (tmp / MODEL_FILE).write_bytes(model_bytes(module.backbone))
+        (tmp / MODEL_FILE).write_bytes(model_bytes(network))
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
 def compile_backbone(network: nn.Module) -> None:

@@ -1,0 +1,50 @@
+"""The one encoder every method of the self-supervised study trains, and BT's projector.
+
+Encoder: per entry of `channels`, [3x3 conv -> BatchNorm -> ReLU -> 2x2 max-pool], then a
+global average over mels and frames - a fixed-size representation for any input length,
+so the views' time crops and the full clips downstream go through the same weights.
+Projector (pretraining only, dropped downstream as in Barlow Twins): bias-free Linear ->
+BatchNorm -> ReLU per hidden width, then a bias-free Linear to the embedding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SpeechEncoder(nn.Module):
+    """(N, 1, mels, frames) log-mels -> (N, channels[-1]) representations."""
+
+    def __init__(self, channels: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip((1, *channels[:-1]), channels, strict=True):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            layers.append(nn.MaxPool2d(2))
+        self.body = nn.Sequential(*layers)
+        self.width = channels[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(-2, -1))
+
+
+def projector(width_in: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """Linear-BN-ReLU per hidden width, a bias-free Linear to widths[-1] (the embedding D)."""
+    layers: list[nn.Module] = []
+    for c_in, c_out in zip((width_in, *widths[:-2]), widths[:-1], strict=True):
+        layers += [nn.Linear(c_in, c_out, bias=False), nn.BatchNorm1d(c_out), nn.ReLU()]
+    layers.append(nn.Linear(widths[-2] if len(widths) > 1 else width_in, widths[-1], bias=False))
+    return nn.Sequential(*layers)
+
+
+class TwinNetwork(nn.Module):
+    """Encoder + projector: what pretraining optimises; `encoder` alone is what it yields."""
+
+    def __init__(self, channels: tuple[int, ...], widths: tuple[int, ...]) -> None:
+        super().__init__()
+        self.encoder = SpeechEncoder(channels)
+        self.projector = projector(self.encoder.width, widths)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projector(self.encoder(x))

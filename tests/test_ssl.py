@@ -1,0 +1,209 @@
+"""The self-supervised study: Barlow Twins / MBT loss with known answers, the views, the
+DDP gradient trap (two real gloo processes), the encoder, and pretraining's resume."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from synaudio.params import SelfSupervised, SslViews
+from synaudio.studies.ssl import objectives
+from synaudio.studies.ssl.networks import TwinNetwork
+from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
+from synaudio.studies.ssl.views import two_views, view
+
+
+def _embeddings(n: int = 32, d: int = 8, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_cross_correlation_matches_a_direct_float64_computation() -> None:
+    za, zb = _embeddings(seed=1), _embeddings(seed=2)
+    a = (za - za.mean(0)) / torch.sqrt(za.var(0, unbiased=False) + objectives.EPS)
+    b = (zb - zb.mean(0)) / torch.sqrt(zb.var(0, unbiased=False) + objectives.EPS)
+    expected = (a.T @ b).numpy() / za.shape[0]
+    np.testing.assert_allclose(cross_correlation(za, zb).numpy(), expected, rtol=0, atol=1e-12)
+    c = expected
+    on = ((1 - np.diag(c)) ** 2).sum()
+    off = (c**2).sum() - (np.diag(c) ** 2).sum()
+    losses = barlow_twins_loss(za, zb, lambda_=0.3)
+    assert float(losses["loss"]) == pytest.approx(on + 0.3 * off, rel=1e-12)
+
+
+def test_a_hand_computed_pair() -> None:
+    """Two clips, one dimension: standardised views are (-1, 1) and (1, -1), so C = -1 and
+    the invariance term is (1 - (-1))^2 = 4 (up to the standardisation's epsilon)."""
+    za = torch.tensor([[1.0], [3.0]], dtype=torch.float64)
+    zb = torch.tensor([[2.0], [0.0]], dtype=torch.float64)
+    losses = barlow_twins_loss(za, zb, lambda_=1.0)
+    assert float(losses["invariance"]) == pytest.approx(4.0, rel=1e-4)
+    assert float(losses["redundancy"]) == 0.0
+
+
+@pytest.mark.parametrize("normalisation", ["bt", "l2", "width"])
+def test_identical_views_have_no_invariance_loss_and_a_permuted_batch_has(normalisation: str) -> None:
+    z = _embeddings()
+    same = barlow_twins_loss(z, z.clone(), lambda_=0.1, normalisation=normalisation)
+    assert float(same["invariance"]) < 1e-6  # the standardisation's epsilon
+    permuted = barlow_twins_loss(z, z[torch.randperm(len(z))], lambda_=0.1, normalisation=normalisation)
+    assert float(permuted["invariance"]) > 0.1
+
+
+def test_rescaling_one_embedding_changes_bt_and_not_mbt() -> None:
+    za, zb = _embeddings(seed=3), _embeddings(seed=4)
+    scaled = za.clone()
+    scaled[5] *= 7.0
+    for normalisation in ("l2", "width"):
+        before = barlow_twins_loss(za, zb, lambda_=0.2, normalisation=normalisation)["loss"]
+        after = barlow_twins_loss(scaled, zb, lambda_=0.2, normalisation=normalisation)["loss"]
+        assert float(after) == pytest.approx(float(before), rel=1e-10)
+    before = barlow_twins_loss(za, zb, lambda_=0.2)["loss"]
+    after = barlow_twins_loss(scaled, zb, lambda_=0.2)["loss"]
+    assert abs(float(after) - float(before)) > 1e-3
+
+
+def test_width_normalised_terms_are_per_entry_means() -> None:
+    za, zb = _embeddings(d=6, seed=5), _embeddings(d=6, seed=6)
+    l2 = barlow_twins_loss(za, zb, lambda_=1.0, normalisation="l2")
+    width = barlow_twins_loss(za, zb, lambda_=1.0, normalisation="width")
+    assert float(width["invariance"]) == pytest.approx(float(l2["invariance"]) / 6, rel=1e-12)
+    assert float(width["redundancy"]) == pytest.approx(float(l2["redundancy"]) / 30, rel=1e-12)
+
+
+def test_ablation_weights_remove_one_term() -> None:
+    za, zb = _embeddings(seed=7), _embeddings(seed=8)
+    invariance_only = barlow_twins_loss(za, zb, lambda_=0.0)
+    assert float(invariance_only["loss"]) == float(invariance_only["invariance"])
+    redundancy_only = barlow_twins_loss(za, zb, lambda_=0.5, invariance_weight=0.0)
+    assert float(redundancy_only["loss"]) == pytest.approx(0.5 * float(redundancy_only["redundancy"]))
+
+
+def test_lambda_follows_the_width_for_bt_and_l2_only() -> None:
+    settings = SelfSupervised()
+    assert settings.objective("bt").redundancy_weight(1024) == pytest.approx(1 / 1024)
+    assert settings.objective("mbt_l2").redundancy_weight(1024) == pytest.approx(1 / 1024)
+    assert settings.objective("mbt_width").redundancy_weight(1024) == 1.0
+    assert settings.objective("invariance_only").redundancy_weight(1024) == 0.0
+
+
+# --- the DDP gradient trap: two real processes (gloo on the loopback interface) ---------
+
+WORLD = 2
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(11)
+    x = torch.randn(8, 6, generator=generator, dtype=torch.float64)
+    return x, x + 0.3 * torch.randn(8, 6, generator=generator, dtype=torch.float64)
+
+
+def _network() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Linear(6, 4).double()
+
+
+def _plain_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
+    """The trap: torch.distributed.all_reduce sums the values but not their gradients."""
+    import torch.distributed as dist
+
+    summed = tensor.clone()
+    dist.all_reduce(summed.detach())
+    return tensor + (summed - tensor).detach()
+
+
+def _ddp_rank(rank: int, port: int, out: str, plain: bool) -> None:
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        if plain:
+            objectives._summed = _plain_all_reduce
+        model = DistributedDataParallel(_network())
+        a, b = _batch()
+        half = slice(rank * 4, rank * 4 + 4)
+        z = model(torch.cat([a[half], b[half]]))
+        za, zb = z.chunk(2)
+        barlow_twins_loss(za, zb, lambda_=0.25)["loss"].backward()
+        torch.save({name: p.grad for name, p in model.module.named_parameters()}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_gradients(tmp_path: Path, plain: bool) -> list[dict[str, torch.Tensor]]:
+    import torch.multiprocessing as mp
+
+    tmp_path.mkdir()
+    mp.start_processes(
+        _ddp_rank, args=(_free_port(), str(tmp_path), plain), nprocs=WORLD, start_method="spawn", join=True
+    )
+    return [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(WORLD)]
+
+
+def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path: Path) -> None:
+    """Each of two processes sees half the batch; summing the batch statistics with a
+    differentiable all-reduce gives both the single-process gradient of the whole batch
+    (after DDP's averaging). A plain all-reduce - the trap SSL.md names - does not."""
+    model = _network()
+    a, b = _batch()
+    z = model(torch.cat([a, b]))
+    za, zb = z.chunk(2)
+    barlow_twins_loss(za, zb, lambda_=0.25)["loss"].backward()
+    expected = {name: p.grad for name, p in model.named_parameters()}
+    for plain in (False, True):
+        for grads in _ddp_gradients(tmp_path / str(plain), plain):
+            for name, grad in expected.items():
+                close = torch.allclose(grads[name], grad, rtol=1e-9, atol=1e-12)
+                assert close != plain, f"{'plain' if plain else 'differentiable'} all-reduce, {name}"
+
+
+# --- views, encoder ------------------------------------------------------------------
+
+
+def test_views_crop_stay_in_range_and_follow_the_seed() -> None:
+    x = torch.rand(6, 64, 128)
+    settings = SslViews(crop_frames=96, p=1.0)
+    torch.manual_seed(3)
+    a, b = two_views(x, settings, top_db=80.0)
+    torch.manual_seed(3)
+    again, _ = two_views(x, settings, top_db=80.0)
+    assert a.shape == b.shape == (6, 64, 96)
+    assert torch.equal(a, again) and not torch.equal(a, b)
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+
+
+def test_a_view_without_transforms_is_a_crop_of_the_clip() -> None:
+    x = torch.rand(3, 8, 20)
+    torch.manual_seed(0)
+    cropped = view(x, SslViews(crop_frames=16, p=0.0), top_db=80.0)
+    for clip, crop in zip(x, cropped, strict=True):
+        starts = [s for s in range(5) if torch.equal(clip[:, s : s + 16], crop)]
+        assert len(starts) == 1
+
+
+def test_noise_at_a_high_snr_barely_changes_the_view() -> None:
+    x = torch.rand(4, 16, 32) * 0.5 + 0.5
+    settings = SslViews(crop_frames=32, p=1.0, snr_db=[60.0, 60.0], time_mask=0, mel_mask=0, tilt_db=0.0)
+    torch.manual_seed(0)
+    noisy = view(x, settings, top_db=80.0)
+    assert float((noisy - x).abs().max()) < 0.01 and float((noisy - x).min()) >= 0.0
+
+
+def test_the_encoder_takes_any_length_and_the_projector_sets_the_width() -> None:
+    net = TwinNetwork((4, 8), (16, 12))
+    assert net.encoder(torch.rand(3, 1, 64, 96)).shape == (3, 8)
+    assert net.encoder(torch.rand(3, 1, 64, 128)).shape == (3, 8)
+    assert net(torch.rand(3, 1, 64, 96)).shape == (3, 12)
