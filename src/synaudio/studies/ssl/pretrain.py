@@ -34,9 +34,10 @@ from synaudio.training import (
 )
 
 HELD_OUT_BATCH = 512
-# ssl settings that do not shape one pretraining's weights: left out of its fingerprint, so
-# adding a seed or a method does not set finished checkpoints aside.
-NOT_SHAPING = {"pretraining", "downstream", "methods", "arms", "seeds", "arm_seeds"}
+# The ssl settings that shape every pretraining's weights (with its objective, seed and
+# data): its checkpoint's fingerprint names these, so adding a seed, a method or a
+# downstream setting does not set finished checkpoints aside.
+SHAPING = {"channels", "projector", "batch_size", "epochs", "lr", "weight_decay", "warmup_epochs", "views"}
 
 
 def network(settings: SelfSupervised) -> TwinNetwork:
@@ -151,7 +152,7 @@ def pretrain(
     held_out = torch.from_numpy(np.ascontiguousarray(features[rows["test"]]))
     objective = settings.objective(name)
     twins = network(settings)
-    shaping = settings.model_dump(exclude=NOT_SHAPING)
+    shaping = settings.model_dump(include=SHAPING)
     expected = fingerprint({
         "study": "ssl", "method": name, "objective": objective.model_dump(), "settings": shaping,
         "seed": seed, "precision": precision, "data": data_digest,
