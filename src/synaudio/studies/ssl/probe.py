@@ -1,0 +1,85 @@
+"""Downstream: linear probes of a frozen encoder at several labelled fractions.
+
+Each task is one factor of a downstream SynSpeech version, whose speakers pretraining never
+heard (params ssl.tasks). Its clips split as the speech benchmark splits them
+(speech.split: the VAE family is scored on these held-out clips too). From the training
+part, each labelled fraction takes a fixed, seeded subset, stratified so that every class
+keeps at least one clip and nested (the 1 % clips are among the 5 % ones): per class, one
+seeded permutation whose first round(fraction x count) clips are labelled. The probe is a
+multinomial logistic regression (C = 1, synaudio.metrics.softmax) on representations
+standardised over the labelled clips, scored on every held-out clip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from synaudio.metrics.softmax import fit_softmax
+
+ENCODE_BATCH = 500
+
+
+def labelled_subset(labels: np.ndarray, rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The labelled clips of `rows` at `fraction` (sorted): per class, the first
+    max(1, round(fraction x count)) of a permutation drawn from `seed` and the class."""
+    chosen = []
+    for index, value in enumerate(np.unique(labels[rows])):
+        members = rows[labels[rows] == value]
+        order = np.random.default_rng([seed, index]).permutation(members)
+        chosen.append(order[: max(1, round(fraction * len(members)))])
+    return np.sort(np.concatenate(chosen))
+
+
+def in_scale(
+    features: np.ndarray, own: dict[str, float], reference: dict[str, float], top_db: float
+) -> np.ndarray:
+    """Log-mels scaled to [0, 1] by one dB range (`own`: db_floor, db_peak) re-expressed on
+    another (`reference`: pretraining's), so the encoder sees the dB values it learned on."""
+    db = features * top_db + own["db_floor"]
+    return (
+        (np.clip(db, reference["db_floor"], reference["db_peak"]) - reference["db_floor"]) / top_db
+    ).astype(np.float32)
+
+
+@torch.no_grad()
+def represent(encoder: nn.Module, features: np.ndarray, rescale: Any) -> np.ndarray:
+    """The frozen encoder's representation of every clip (eval mode), float64."""
+    encoder.eval()
+    out = []
+    for start in range(0, len(features), ENCODE_BATCH):
+        x = torch.from_numpy(rescale(np.asarray(features[start : start + ENCODE_BATCH])))
+        out.append(encoder(x.unsqueeze(1)).double().numpy())
+    return np.concatenate(out)
+
+
+def probe_accuracy(x: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    """Held-out accuracy of the linear probe fitted on the `train` rows."""
+    scaler = StandardScaler().fit(x[train])
+    model = fit_softmax(scaler.transform(x[train]), labels[train])
+    return float(np.mean(model.predict(scaler.transform(x[test])) == labels[test]))
+
+
+def curves(
+    x: np.ndarray, labels: np.ndarray, split: dict[str, np.ndarray], fractions: list[float], seed: int
+) -> dict[str, Any]:
+    """Accuracy per labelled fraction, the labelled clips' count, and chance (the held-out
+    share of the training part's most common class)."""
+    train, test = split["train"], split["test"]
+    values, counts = np.unique(labels[train], return_counts=True)
+    chance = float(np.mean(labels[test] == values[np.argmax(counts)]))
+    points = []
+    for fraction in fractions:
+        rows = labelled_subset(labels, train, fraction, seed)
+        points.append(
+            {
+                "fraction": fraction,
+                "labelled": len(rows),
+                "accuracy": probe_accuracy(x, labels, rows, test),
+            }
+        )
+    return {"classes": len(values), "chance": chance, "points": points}
