@@ -3,8 +3,13 @@ DDP gradient trap (two real gloo processes), the encoder, and pretraining's resu
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +18,11 @@ import torch
 from torch import nn
 
 from synaudio.params import SelfSupervised, SslViews
-from synaudio.studies.ssl import objectives
+from synaudio.studies.ssl import objectives, probe
 from synaudio.studies.ssl.networks import TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
 from synaudio.studies.ssl.views import two_views, view
+from tests.conftest import BIN, TINY
 
 
 def _embeddings(n: int = 32, d: int = 8, seed: int = 0) -> torch.Tensor:
@@ -207,3 +213,86 @@ def test_the_encoder_takes_any_length_and_the_projector_sets_the_width() -> None
     assert net.encoder(torch.rand(3, 1, 64, 96)).shape == (3, 8)
     assert net.encoder(torch.rand(3, 1, 64, 128)).shape == (3, 8)
     assert net(torch.rand(3, 1, 64, 96)).shape == (3, 12)
+
+
+# --- labelled subsets, rescaling -----------------------------------------------------
+
+
+def test_labelled_subsets_are_nested_stratified_and_seeded() -> None:
+    labels = np.repeat(np.arange(5), [40, 40, 20, 10, 3])
+    rows = np.arange(len(labels))
+    small, larger = (probe.labelled_subset(labels, rows, f, seed=0) for f in (0.05, 0.5))
+    assert set(small) <= set(larger)
+    assert sorted(np.unique(labels[small])) == list(range(5))  # every class, at least one clip
+    assert np.bincount(labels[larger]).tolist() == [20, 20, 10, 5, 2]
+    assert np.array_equal(probe.labelled_subset(labels, rows, 1.0, seed=3), rows)
+    assert not np.array_equal(small, probe.labelled_subset(labels, rows, 0.05, seed=1))
+
+
+def test_features_are_re_expressed_on_the_pretraining_db_range() -> None:
+    x = np.array([0.0, 0.5, 1.0], dtype=np.float32)
+    same = {"db_floor": -50.0, "db_peak": 30.0}
+    np.testing.assert_allclose(probe.in_scale(x, same, same, 80.0), x, atol=1e-7)
+    shifted = probe.in_scale(x, same, {"db_floor": -40.0, "db_peak": 40.0}, 80.0)  # 10 dB higher range
+    np.testing.assert_allclose(shifted, [0.0, 0.375, 0.875], atol=1e-7)  # -50 dB clips to -40
+
+
+# --- pretraining through the CLI: resume after a kill, refusals ----------------------
+
+
+def _features_folder(path: Path, clips: int = 40) -> Path:
+    """A features folder in synaudio.features' layout with random log-mels."""
+    path.mkdir(parents=True)
+    x = np.random.default_rng(0).random((clips, 64, 128), dtype=np.float32)
+    np.save(path / "features.npy", x)
+    np.savez(path / "split.npz", train=np.arange(clips - 8), test=np.arange(clips - 8, clips))
+    manifest = {"shape": list(x.shape), "sha256": "0" * 64, "dataset_digest": "1" * 64,
+                "normalisation": {"db_floor": -50.0, "db_peak": 30.0}}  # fmt: skip
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def _pretrain_command(params: Path, features: Path, out: Path) -> list[str]:
+    checkpoints = out.parent / f"{out.name}-ckpt"
+    return [str(BIN / "synaudio"), "--params", str(params), "ssl-pretrain", "--method", "bt", "--seed", "0",
+            "--features", str(features), "--out", str(out), "--checkpoints", str(checkpoints)]  # fmt: skip
+
+
+def test_a_killed_pretraining_resumes_to_the_same_weights(tmp_path: Path, write_params) -> None:
+    tree = copy.deepcopy(TINY)
+    tree["ssl"]["epochs"] = 30
+    tree["tracking"] = {"enabled": False}
+    params, features = write_params(tree), _features_folder(tmp_path / "features")
+    subprocess.run(_pretrain_command(params, features, tmp_path / "whole"), check=True, capture_output=True)
+    command = _pretrain_command(params, features, tmp_path / "resumed")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "resumed-ckpt" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "resumed").exists()
+    epoch = torch.load(checkpoint, weights_only=False)["epoch"]
+    assert epoch < 29, "the run finished before it was killed; nothing was resumed"
+    subprocess.run(command, check=True, capture_output=True)
+    summary = json.loads((tmp_path / "resumed" / "training.json").read_text())
+    assert summary["resumed_from_epoch"] == epoch + 1 and len(summary["history"]) == 30
+    assert {"held_out/loss", "held_out/representation_std", "invariance"} <= set(summary["history"][-1])
+    assert (tmp_path / "whole" / "model.pt").read_bytes() == (tmp_path / "resumed" / "model.pt").read_bytes()
+
+
+def test_undeclared_runs_and_a_random_encoder_with_weights_are_refused(
+    cli, tmp_path: Path, write_params
+) -> None:
+    params, features = write_params(), _features_folder(tmp_path / "features")
+    result = cli("--params", params, "ssl-pretrain", "--method", "bt", "--seed", "7", "--features", features,
+                 "--out", tmp_path / "m", "--checkpoints", tmp_path / "c")  # fmt: skip
+    assert result.returncode == 2 and "not among ssl.methods x ssl.seeds" in result.stderr
+    inputs = ["--pretraining", features, "--speech", tmp_path, "--datasets", tmp_path]
+    random = ["ssl-probe", "--method", "random", "--seed", "0", "--model-dir", tmp_path]
+    result = cli("--params", params, *random, *inputs, "--out", tmp_path / "p.json")
+    assert result.returncode == 2 and "random baseline" in result.stderr
+    assert not (tmp_path / "m").exists() and not (tmp_path / "p.json").exists()

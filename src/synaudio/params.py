@@ -29,6 +29,7 @@ MAX_CLIPS = 2_000_000  # SynTone grid bound (62x the paper's): its factor table 
 MAX_LATENT_DIM = 1024
 RAVE = "rave_style"  # the RAVE study's representation under speech.scored
 ACIDS = "acids_rave"  # the RAVE study's cross-check: the real RAVE (rave.acids)
+RANDOM_ENCODER = "random"  # the self-supervised study's baseline: its encoder as initialised
 SYNTONE_INPUT = (128, 32)  # mels x frames of the reference network (its FC layers are sized for it)
 
 
@@ -434,13 +435,31 @@ class SslPretraining(_Section):
     seed: Seed = 0  # draws the held-out clips
 
 
+class SslTask(_Section):
+    """A downstream task: one factor (a factors.csv column) of one speech benchmark version."""
+
+    version: str
+    factor: str = Field(min_length=1)
+
+
+def _default_tasks() -> dict[str, SslTask]:
+    return {
+        "speaker": SslTask(version="small", factor="speaker_index"),
+        "gender": SslTask(version="small", factor="gender"),
+        "keyword": SslTask(version="small", factor="keyword_id"),
+        "style": SslTask(version="medium", factor="style_index"),  # Small has one style
+    }
+
+
 class SelfSupervised(_Section):
     """Barlow Twins and MBT on SynSpeech (issue 17; SSL.md). `methods` train at `seeds`,
     the ablation and lambda arms at `arm_seeds`; every one shares the encoder, views and
     optimisation (AdamW, linear warm-up then cosine decay per step)."""
 
     pretraining: SslPretraining = SslPretraining()
-    downstream: list[str] = Field(default_factory=lambda: ["small", "medium"], min_length=1)
+    tasks: dict[str, SslTask] = Field(default_factory=_default_tasks, min_length=1)
+    fractions: list[float] = Field(default_factory=lambda: [0.01, 0.05, 0.1, 1.0], min_length=1)
+    subset_seed: Seed = 0  # draws the labelled clips of each fraction
     channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 128], min_length=1)
     projector: list[int] = Field(default_factory=lambda: [512, 512, 512], min_length=1)
     methods: dict[str, SslObjective] = Field(
@@ -470,10 +489,19 @@ class SelfSupervised(_Section):
         shared = sorted(set(self.methods) & set(self.arms))
         if shared:
             raise _invalid("arms", f"{shared} are also under ssl.methods: each name trains once")
+        if RANDOM_ENCODER in {*self.methods, *self.arms}:
+            raise _invalid("methods", f"{RANDOM_ENCODER!r} names the untrained encoder baseline")
+        if any(not 0 < f <= 1 for f in self.fractions):
+            raise _invalid("fractions", f"labelled fractions lie in (0, 1], got {self.fractions}")
         return self
 
     def objective(self, name: str) -> SslObjective:
         return {**self.methods, **self.arms}[name]
+
+    @property
+    def downstream(self) -> list[str]:
+        """The speech benchmark versions the tasks probe, in order."""
+        return sorted({task.version for task in self.tasks.values()})
 
 
 class Params(_Section):
@@ -562,6 +590,9 @@ class Params(_Section):
         unknown = [v for v in (pretraining.version, *ssl.downstream) if v not in versions]
         if unknown:
             raise _invalid("ssl", f"{unknown} are not under synspeech.versions ({sorted(versions)})")
+        unscored = [v for v in ssl.downstream if v not in self.speech.versions]
+        if unscored:
+            raise _invalid("ssl.tasks", f"versions {unscored} are not under speech.versions (their features)")
         seen = max(versions[v].speakers for v in ssl.downstream)
         if pretraining.first_speaker < seen:
             raise _invalid(

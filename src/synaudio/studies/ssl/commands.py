@@ -1,6 +1,7 @@
 """The self-supervised study's sub-commands, one per dvc.yaml stage: ssl-features
-(ssl_features: log-mels of the pretraining clips) and ssl-pretrain (ssl_pretrain and
-ssl_arm: one encoder per method or arm and seed)."""
+(ssl_features: log-mels of the pretraining clips), ssl-pretrain (ssl_pretrain and
+ssl_arm: one encoder per method or arm and seed) and ssl-probe (ssl_probe, ssl_arm_probe,
+ssl_random_probe: linear probes of a frozen encoder at each labelled fraction)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,72 @@ def pretrain(args: argparse.Namespace) -> None:
     )
 
 
+def _probe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", required=True, help="a name under ssl.methods or ssl.arms, or random")
+    parser.add_argument("--seed", type=seed, required=True, help="its seed")
+    parser.add_argument("--model-dir", type=Path, help="the pretrained encoder (not for random)")
+    parser.add_argument("--pretraining", type=Path, required=True, help=f"its log-mels ({FEATURES_STAGE})")
+    parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
+    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument("--out", type=Path, required=True, help="the probes' JSON (a DVC metrics file)")
+
+
+def probe(args: argparse.Namespace) -> None:
+    from functools import partial
+
+    import pandas as pd
+
+    from synaudio import features
+    from synaudio.command import write_json
+    from synaudio.errors import UserError
+    from synaudio.params import RANDOM_ENCODER
+    from synaudio.store import load_dataset
+    from synaudio.studies.ssl import probe, schema
+
+    stage = Stage.open(args, threads=True)
+    params = stage.params
+    ssl, top_db = params.ssl, params.speech.features.top_db
+    if (args.method == RANDOM_ENCODER) == (args.model_dir is not None):
+        raise UserError(
+            "--model-dir names a pretrained encoder; the random baseline (--method random) has none"
+        )
+    encoder, made_by = schema.encoder(params, args.method, args.seed, args.model_dir)
+    _, reference, _ = features.load_features(args.pretraining, FEATURES_STAGE)
+    name = f"probe ssl/{args.method}/seed{args.seed}"
+    with stage.tracked(name):
+        results = {}
+        for version in ssl.downstream:
+            rows, manifest, split = features.load_features(
+                args.speech / version / "features",
+                f"speech_features@{version}",
+                args.datasets / version / "dataset",
+            )
+            rescale = partial(
+                probe.in_scale,
+                own=manifest["normalisation"],
+                reference=reference["normalisation"],
+                top_db=top_db,
+            )
+            x = probe.represent(encoder, rows, rescale)
+            factors = load_dataset(args.datasets / version / "dataset").factors
+            for task, spec in ssl.tasks.items():
+                if spec.version == version:
+                    labels = pd.factorize(factors[spec.factor], sort=True)[0]
+                    results[task] = {
+                        **spec.model_dump(), **probe.curves(x, labels, split, ssl.fractions, ssl.subset_seed)
+                    }  # fmt: skip
+        write_json(args.out, {
+            "model": args.method, "seed": args.seed, "encoder": made_by, "tasks": results,
+            "provenance": stage.provenance(),
+        })  # fmt: skip
+        stage.log_metrics({
+            f"{task}/{point['fraction']}": point["accuracy"] for task, result in results.items()
+            for point in result["points"]
+        } | {"seconds": stage.seconds})  # fmt: skip
+    summary = ", ".join(f"{task} {r['points'][-1]['accuracy']:.3f}" for task, r in results.items())
+    stage.done(f"{name}: all labels: {summary} -> {args.out}")
+
+
 COMMANDS = (
     Command(
         "ssl-features",
@@ -85,5 +152,12 @@ COMMANDS = (
         "pretrain the study's encoder with one objective and seed, no labels (stages ssl_pretrain, ssl_arm)",
         _pretrain_arguments,
         pretrain,
+    ),
+    Command(
+        "ssl-probe",
+        "linear probes of a frozen encoder at each labelled fraction (stages ssl_probe, ssl_arm_probe, "
+        "ssl_random_probe)",
+        _probe_arguments,
+        probe,
     ),
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synaudio.params import SelfSupervised
+
 
 class SpeechEncoder(nn.Module):
     """(N, 1, mels, frames) log-mels -> (N, channels[-1]) representations."""
@@ -48,3 +50,8 @@ class TwinNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projector(self.encoder(x))
+
+
+def network(settings: SelfSupervised) -> TwinNetwork:
+    """The study's encoder + projector at params ssl's sizes."""
+    return TwinNetwork(tuple(settings.channels), tuple(settings.projector))

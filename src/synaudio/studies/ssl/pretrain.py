@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from synaudio.params import SelfSupervised, SslObjective
-from synaudio.studies.ssl.networks import TwinNetwork
+from synaudio.studies.ssl.networks import TwinNetwork, network
 from synaudio.studies.ssl.objectives import barlow_twins_loss
 from synaudio.studies.ssl.views import two_views
 from synaudio.training import (
@@ -38,10 +38,6 @@ HELD_OUT_BATCH = 512
 # data): its checkpoint's fingerprint names these, so adding a seed, a method or a
 # downstream setting does not set finished checkpoints aside.
 SHAPING = {"channels", "projector", "batch_size", "epochs", "lr", "weight_decay", "warmup_epochs", "views"}
-
-
-def network(settings: SelfSupervised) -> TwinNetwork:
-    return TwinNetwork(tuple(settings.channels), tuple(settings.projector))
 
 
 def schedule(step: int, total: int, warmup: int) -> float:

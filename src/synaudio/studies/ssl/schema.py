@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from synaudio.errors import UserError
-from synaudio.params import Params
+from synaudio.params import RANDOM_ENCODER, Params
 
 
 def trained(params: Params) -> list[tuple[str, int]]:
@@ -35,3 +40,37 @@ def pretraining_rows(params: Params, factors: pd.DataFrame) -> slice:
             "rebuild it with `dvc repro synspeech` (clips are written speaker by speaker)"
         )
     return slice(int(rows[0]), len(factors))
+
+
+def encoder(params: Params, name: str, seed: int, model_dir: Path | None) -> tuple[nn.Module, dict[str, Any]]:
+    """A pretrained encoder from its folder, or - `name` random - the encoder every
+    pretraining with this seed starts from (the same seeding: torch's generator, then the
+    network built first); and what made it, for the probes' JSON."""
+    from synaudio.hashing import sha256_file
+    from synaudio.inference import MODEL_FILE
+    from synaudio.studies.ssl.networks import network
+
+    if name == RANDOM_ENCODER:
+        torch.manual_seed(seed)
+        return network(params.ssl).encoder, {"weights": "as initialised", "seed": seed}
+    declared(params, name, seed)
+    twins = network(params.ssl)
+    try:
+        state = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=True)
+        twins.encoder.load_state_dict(state)
+    except (OSError, RuntimeError) as exc:
+        raise UserError(
+            f"{model_dir}: no encoder of the current ssl settings ({type(exc).__name__}); "
+            f"re-make it with dvc repro {stage_id(name, seed, params)}"
+        ) from None
+    return twins.encoder, {
+        "weights": str(model_dir / MODEL_FILE),
+        "sha256": sha256_file(model_dir / MODEL_FILE),
+    }
+
+
+def stage_id(name: str, seed: int, params: Params) -> str:
+    """The dvc.yaml stage that pretrains `name` at `seed` (ssl_pretrain or ssl_arm)."""
+    from synaudio.declared import stage_id as matrix_item
+
+    return matrix_item("ssl_arm" if name in params.ssl.arms else "ssl_pretrain", name, seed)
