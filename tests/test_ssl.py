@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -296,3 +297,28 @@ def test_undeclared_runs_and_a_random_encoder_with_weights_are_refused(
     result = cli("--params", params, *random, *inputs, "--out", tmp_path / "p.json")
     assert result.returncode == 2 and "random baseline" in result.stderr
     assert not (tmp_path / "m").exists() and not (tmp_path / "p.json").exists()
+
+
+# --- the tiny pipeline's self-supervised stages ----------------------------------------
+
+
+def test_the_pipeline_pretrains_probes_and_tabulates(reproduced: Path) -> None:
+    """TINY: pretraining on Large's speakers 4-5 only (Small's and Medium's are 0-3), the
+    encoder's weights alone in model.pt, every task probed at every fraction, the table."""
+    ssl = reproduced / "artifacts" / "ssl"
+    features = json.loads((ssl / "features" / "manifest.json").read_text())
+    assert features["dataset_rows"] == [16, 24] and features["shape"][0] == 8  # 4 texts x speakers 4, 5
+    model = torch.load(ssl / "models" / "bt" / "seed0" / "model.pt")
+    assert all(name.startswith("body.") for name in model)  # the encoder, not the projector
+    probes = json.loads((ssl / "probes" / "mbt_width" / "seed0.json").read_text())
+    assert sorted(probes["tasks"]) == ["gender", "keyword", "speaker", "style"]
+    for task in probes["tasks"].values():
+        assert [p["fraction"] for p in task["points"]] == [0.01, 0.05, 0.1, 1.0]
+        counts = [p["labelled"] for p in task["points"]]
+        assert counts == sorted(counts) and all(0 <= p["accuracy"] <= 1 for p in task["points"])
+    random = json.loads((ssl / "probes" / "random" / "seed0.json").read_text())
+    assert random["encoder"] == {"weights": "as initialised", "seed": 0}
+    table = pd.read_csv(ssl / "results.csv")
+    assert sorted(set(table["encoder"])) == ["bt", "invariance_only", "mbt_width", "random"]
+    assert len(table) == 4 * 4 * 4 and (table["seeds"] == 1).all()
+    assert "**speaker** (chance" in (ssl / "results.md").read_text()

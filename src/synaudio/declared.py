@@ -23,8 +23,11 @@ def stage_id(stage: str, *keys: object) -> str:
     return f"{stage}@{'-'.join(map(str, keys))}" if keys else stage
 
 
-def read_results(declared: list[tuple[Path, str]]) -> list[dict[str, Any]]:
-    """Load every (path, stage that writes it) pair, in order; one clear error otherwise."""
+def read_results(
+    declared: list[tuple[Path, str]], required: tuple[str, ...] = REQUIRED
+) -> list[dict[str, Any]]:
+    """Load every (path, stage that writes it) pair, in order; one clear error otherwise.
+    Each must be a mapping with the `required` keys (an evaluation's, by default)."""
     missing = [(path, stage) for path, stage in declared if not path.is_file()]
     if missing:
         path, stage = missing[0]
@@ -39,9 +42,9 @@ def read_results(declared: list[tuple[Path, str]]) -> list[dict[str, Any]]:
             result = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{path}: not valid JSON ({exc}); re-make it with dvc repro -f {stage}") from None
-        if not isinstance(result, dict) or any(key not in result for key in REQUIRED):
+        if not isinstance(result, dict) or any(key not in result for key in required):
             raise UserError(
-                f"{path}: not an evaluation (needs keys {', '.join(REQUIRED)}); "
+                f"{path}: not a result of {stage} (needs keys {', '.join(required)}); "
                 f"re-make it with dvc repro -f {stage}"
             )
         results.append(result)

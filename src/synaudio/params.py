@@ -475,7 +475,7 @@ class SelfSupervised(_Section):
             "redundancy_only": SslObjective(invariance_weight=0.0),
         }
     )
-    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
+    seeds: Seeds = Field(default_factory=lambda: [0, 1])
     arm_seeds: Seeds = Field(default_factory=lambda: [0])
     batch_size: int = Field(default=256, ge=2)
     epochs: int = Field(default=1, ge=1)

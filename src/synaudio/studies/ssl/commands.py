@@ -140,6 +140,24 @@ def probe(args: argparse.Namespace) -> None:
     stage.done(f"{name}: all labels: {summary} -> {args.out}")
 
 
+def _aggregate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--probes", type=Path, required=True, help="the probes' folder (ssl_probe)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for results.csv / .json / .md")
+
+
+def aggregate(args: argparse.Namespace) -> None:
+    from synaudio.command import write_results
+    from synaudio.declared import read_results
+    from synaudio.studies.ssl import tables
+
+    stage = Stage.open(args)
+    with stage.tracked("ssl aggregate"):
+        results = read_results(tables.declared(stage.params, args.probes), required=("model", "tasks"))
+        table = tables.summarise(tables.long_rows(results))
+        write_results(args.out, table, tables.markdown(table))
+    stage.done(f"ssl aggregate: {len(results)} probe files -> {len(table)} rows in {args.out}/results.*")
+
+
 COMMANDS = (
     Command(
         "ssl-features",
@@ -159,5 +177,11 @@ COMMANDS = (
         "ssl_random_probe)",
         _probe_arguments,
         probe,
+    ),
+    Command(
+        "ssl-aggregate",
+        "the probes' table: accuracy per encoder, task and labelled fraction (stage ssl_aggregate)",
+        _aggregate_arguments,
+        aggregate,
     ),
 )

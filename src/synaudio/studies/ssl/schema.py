@@ -74,3 +74,8 @@ def stage_id(name: str, seed: int, params: Params) -> str:
     from synaudio.declared import stage_id as matrix_item
 
     return matrix_item("ssl_arm" if name in params.ssl.arms else "ssl_pretrain", name, seed)
+
+
+def probe_stage(name: str, params: Params) -> str:
+    """The dvc.yaml stage that probes a pretrained `name` (ssl_probe or ssl_arm_probe)."""
+    return "ssl_arm_probe" if name in params.ssl.arms else "ssl_probe"

@@ -33,6 +33,7 @@ from synaudio.report.output import Output, decode, render
 from synaudio.report.readme import patch_readme
 from synaudio.store import load_dataset
 from synaudio.studies.synspeech import evaluation, recipe, schema, tables
+from synaudio.summaries import cell
 
 MARKERS = ("<!-- results:synspeech -->", "<!-- /results:synspeech -->")
 SHOWN_CLIPS = 2
@@ -217,9 +218,7 @@ def _render(
     for version, part in table.groupby("version", sort=False):
         rows = {}
         for record in part.itertuples():
-            rows.setdefault(record.model, {})[record.metric] = tables.cell(
-                record.mean, record.ci95, record.seeds
-            )
+            rows.setdefault(record.model, {})[record.metric] = cell(record.mean, record.ci95, record.seeds)
         chance = {r.metric: f"{r.chance:.3f}" for r in part.itertuples() if pd.notna(r.chance)}
         present = set(part["metric"])
         per_version[version] = {

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from scipy.stats import t as student_t
 
 from synaudio.declared import stage_id
 from synaudio.params import Params
@@ -26,6 +25,7 @@ from synaudio.studies.synspeech.schema import (
     row_label,
     score_stage,
 )
+from synaudio.summaries import cell, interval
 
 PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
 INFORMATION = ("mig", "jemmig", "dcimig", "modularity")
@@ -110,16 +110,6 @@ def aggregate(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
     ranks = ["version_rank", "version", "model_rank", "model", "metric_rank"]
     table = table.sort_values(ranks, kind="stable")
     return table.drop(columns=["version_rank", "model_rank", "metric_rank"]).reset_index(drop=True)
-
-
-def interval(std: float, seeds: int) -> float:
-    """Half-width of the 95 % confidence interval of a mean over `seeds` values (NaN for one)."""
-    return float(student_t.ppf(0.975, seeds - 1) * std / seeds**0.5) if seeds > 1 else float("nan")
-
-
-def cell(mean: float, ci95: float, seeds: int) -> str:
-    """mean +- 95 % interval over seeds; the mean alone for one seed (no spread to show)."""
-    return f"{mean:.3f} +- {ci95:.3f}" if seeds > 1 else f"{mean:.3f}"
 
 
 def _pivot(table: pd.DataFrame, metrics: tuple[str, ...]) -> tuple[list[str], list[str], dict]:
