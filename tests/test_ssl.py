@@ -322,3 +322,6 @@ def test_the_pipeline_pretrains_probes_and_tabulates(reproduced: Path) -> None:
     assert sorted(set(table["encoder"])) == ["bt", "invariance_only", "mbt_width", "random"]
     assert len(table) == 4 * 4 * 4 and (table["seeds"] == 1).all()
     assert "**speaker** (chance" in (ssl / "results.md").read_text()
+    page = (reproduced / "reports" / "ssl.html").read_text()
+    assert "Accuracy against labelled clips" in page and "ssl_pretrain@bt-0" in page
+    assert (reproduced / "reports" / "ssl" / "labels.png").stat().st_size > 10_000

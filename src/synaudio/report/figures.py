@@ -333,3 +333,36 @@ def probe_bars(table: pd.DataFrame, path: Path, untrained: Sequence[str] = ()) -
         axis.set_xlabel("held-out accuracy (classes) or R² (voice parameters); black tick: chance")
         axis.legend(loc="lower right", fontsize=8)
         return _save(figure, path)
+
+
+def label_curves(table: pd.DataFrame, path: Path, untrained: Sequence[str] = ()) -> Path:
+    """Held-out accuracy against labelled clips (log axis), one panel per task, one line per
+    encoder (band: 95 % interval over seeds), chance dashed; `untrained` encoders in grey.
+
+    `table`: rows (encoder, task, labelled, mean, ci95, chance)."""
+    tasks = list(dict.fromkeys(table["task"]))
+    encoders = list(dict.fromkeys(table["encoder"]))
+    colours = plt.get_cmap("tab10").colors
+    palette = {e: "#888888" if e in untrained else colours[k % len(colours)] for k, e in enumerate(encoders)}
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, len(tasks), figsize=(3.0 * len(tasks), 2.9), squeeze=False,
+                                    layout="constrained")  # fmt: skip
+        for axis, task in zip(axes[0], tasks, strict=True):
+            part = table[table["task"] == task]
+            for encoder in encoders:
+                rows = part[part["encoder"] == encoder].sort_values("labelled")
+                if rows.empty:
+                    continue
+                colour = palette[encoder]
+                axis.plot(rows["labelled"], rows["mean"], marker="o", ms=3, color=colour, label=encoder)
+                band = rows["ci95"].fillna(0)
+                axis.fill_between(rows["labelled"], rows["mean"] - band, rows["mean"] + band,
+                                  color=colour, alpha=0.15, lw=0)  # fmt: skip
+            axis.axhline(part["chance"].iloc[0], color="black", ls="--", lw=0.8)
+            axis.set_xscale("log")
+            axis.set_title(task)
+            axis.set_xlabel("labelled clips")
+            axis.set_ylim(0, 1)
+        axes[0][0].set_ylabel("held-out accuracy (dashed: chance)")
+        axes[0][-1].legend(loc="lower right", fontsize=7)
+        return _save(figure, path)

@@ -1,7 +1,8 @@
 """The self-supervised study's sub-commands, one per dvc.yaml stage: ssl-features
 (ssl_features: log-mels of the pretraining clips), ssl-pretrain (ssl_pretrain and
 ssl_arm: one encoder per method or arm and seed) and ssl-probe (ssl_probe, ssl_arm_probe,
-ssl_random_probe: linear probes of a frozen encoder at each labelled fraction)."""
+ssl_random_probe: linear probes of a frozen encoder at each labelled fraction),
+ssl-aggregate (ssl_aggregate: their table) and ssl-report (ssl_report: reports/ssl.html)."""
 
 from __future__ import annotations
 
@@ -158,6 +159,25 @@ def aggregate(args: argparse.Namespace) -> None:
     stage.done(f"ssl aggregate: {len(results)} probe files -> {len(table)} rows in {args.out}/results.*")
 
 
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--artifacts", type=Path, default=Path("artifacts/ssl"), help="(default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="(default: %(default)s)")
+    parser.add_argument("--readme", type=Path, help="rewrite this README's self-supervised table too")
+
+
+def report(args: argparse.Namespace) -> None:
+    from synaudio.studies.ssl import report
+
+    stage = Stage.open(args)
+    made = report.build(stage.params, args.artifacts, args.out, args.readme)
+    print(
+        f"ssl report: -> {args.out}/ssl.html + {made['files'] - 1} files, "
+        f"{made['bytes'] / 1e6:.1f} MB, in {made['seconds']:.0f} s"
+    )
+
+
 COMMANDS = (
     Command(
         "ssl-features",
@@ -183,5 +203,11 @@ COMMANDS = (
         "the probes' table: accuracy per encoder, task and labelled fraction (stage ssl_aggregate)",
         _aggregate_arguments,
         aggregate,
+    ),
+    Command(
+        "ssl-report",
+        "the self-supervised page: learning curves, tables, pretraining provenance (stage ssl_report)",
+        _report_arguments,
+        report,
     ),
 )

@@ -1,0 +1,76 @@
+"""The self-supervised study's page (reports/ssl.html): the probes' learning curves over
+labelled clips, their table, each pretraining's numbers and where every number came from.
+It reads the stage outputs params.yaml declares (results.csv, every model's training.json),
+never a local MLflow database."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synaudio.atomic import atomic_directory, atomic_write_text
+from synaudio.codes import training_provenance
+from synaudio.inference import SUMMARY_FILE
+from synaudio.params import RANDOM_ENCODER, Params
+from synaudio.report import figures
+from synaudio.report.output import Output, render
+from synaudio.report.readme import patch_readme
+from synaudio.studies.ssl import schema, tables
+from synaudio.summaries import cell
+
+MARKERS = ("<!-- results:ssl -->", "<!-- /results:ssl -->")
+
+
+def _pretraining(params: Params, models: Path) -> list[dict[str, Any]]:
+    rows = []
+    for name, seed in schema.trained(params):
+        summary = json.loads((models / name / f"seed{seed}" / SUMMARY_FILE).read_text())
+        last = summary["history"][-1]
+        held_out = {k.removeprefix("held_out/"): v for k, v in last.items() if k.startswith("held_out/")}
+        rows.append({
+            "method": name, "seed": seed, "stage": schema.stage_id(name, seed, params),
+            "objective": params.ssl.objective(name).model_dump(), "training": training_provenance(summary),
+            "train": {k: last[k] for k in ("loss", "invariance", "redundancy")},
+            "held_out": held_out,
+        })  # fmt: skip
+    return rows
+
+
+def build(params: Params, artifacts: Path, out: Path, readme: Path | None) -> dict[str, Any]:
+    """Write out/ssl/ and out/ssl.html (and the README's self-supervised table)."""
+    started = time.perf_counter()
+    table = pd.read_csv(artifacts / "results.csv")
+    markdown = tables.markdown(table)
+    with atomic_directory(out / "ssl") as staging:
+        output = Output(staging, "ssl")
+        figures.label_curves(table, output.path("labels.png"), untrained=[RANDOM_ENCODER])
+        (staging / "manifest.json").write_text(json.dumps({"page": "ssl.html"}, indent=2) + "\n")
+        html = render(
+            Path(__file__).parent / "ssl.html.j2", ssl=params.ssl, curves=output.link("labels.png"),
+            tasks=_task_tables(table), runs=_pretraining(params, artifacts / "models"),
+        )  # fmt: skip
+    atomic_write_text(out / "ssl.html", html)
+    if readme is not None:
+        patch_readme(readme, markdown, MARKERS)
+    files = [p for p in (out / "ssl").rglob("*") if p.is_file()] + [out / "ssl.html"]
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files),
+            "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def _task_tables(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per task: its fractions (with labelled clips), and per encoder its cells."""
+    out = []
+    for task, part in table.groupby("task", sort=False):
+        fractions = list(dict.fromkeys(zip(part["fraction"], part["labelled"], strict=True)))
+        rows = []
+        for encoder, group in part.groupby("encoder", sort=False):
+            cells = {r.fraction: cell(r.mean, r.ci95, r.seeds) for r in group.itertuples()}
+            rows.append({"encoder": encoder, "seeds": int(group["seeds"].max()),
+                         "cells": [cells.get(f, "-") for f, _ in fractions]})  # fmt: skip
+        chance = float(part["chance"].iloc[0])
+        out.append({"task": task, "chance": chance, "fractions": fractions, "rows": rows})
+    return out
