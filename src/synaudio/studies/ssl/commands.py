@@ -86,20 +86,14 @@ def _probe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def probe(args: argparse.Namespace) -> None:
-    from functools import partial
-
-    import pandas as pd
-
     from synaudio import features
     from synaudio.command import write_json
     from synaudio.errors import UserError
     from synaudio.params import RANDOM_ENCODER
-    from synaudio.store import load_dataset
     from synaudio.studies.ssl import probe, schema
 
     stage = Stage.open(args, threads=True)
     params = stage.params
-    ssl, top_db = params.ssl, params.speech.features.top_db
     if (args.method == RANDOM_ENCODER) == (args.model_dir is not None):
         raise UserError(
             "--model-dir names a pretrained encoder; the random baseline (--method random) has none"
@@ -108,27 +102,7 @@ def probe(args: argparse.Namespace) -> None:
     _, reference, _ = features.load_features(args.pretraining, FEATURES_STAGE)
     name = f"probe ssl/{args.method}/seed{args.seed}"
     with stage.tracked(name):
-        results = {}
-        for version in ssl.downstream:
-            rows, manifest, split = features.load_features(
-                args.speech / version / "features",
-                f"speech_features@{version}",
-                args.datasets / version / "dataset",
-            )
-            rescale = partial(
-                probe.in_scale,
-                own=manifest["normalisation"],
-                reference=reference["normalisation"],
-                top_db=top_db,
-            )
-            x = probe.represent(encoder, rows, rescale)
-            factors = load_dataset(args.datasets / version / "dataset").factors
-            for task, spec in ssl.tasks.items():
-                if spec.version == version:
-                    labels = pd.factorize(factors[spec.factor], sort=True)[0]
-                    results[task] = {
-                        **spec.model_dump(), **probe.curves(x, labels, split, ssl.fractions, ssl.subset_seed)
-                    }  # fmt: skip
+        results = probe.tasks(params, encoder, reference["normalisation"], args.speech, args.datasets)
         write_json(args.out, {
             "model": args.method, "seed": args.seed, "encoder": made_by, "tasks": results,
             "provenance": stage.provenance(),

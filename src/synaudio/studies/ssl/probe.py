@@ -12,14 +12,21 @@ standardised over the labelled clips, scored on every held-out clip.
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from synaudio.errors import UserError
+from synaudio.features import load_features
 from synaudio.metrics.softmax import fit_softmax
+from synaudio.params import Params
+from synaudio.store import load_dataset
 
 ENCODE_BATCH = 500
 
@@ -83,3 +90,31 @@ def curves(
             }
         )
     return {"classes": len(values), "chance": chance, "points": points}
+
+
+def tasks(
+    params: Params, encoder: nn.Module, reference: dict[str, float], speech: Path, datasets: Path
+) -> dict[str, Any]:
+    """Every task of params ssl.tasks: the encoder's representation of each downstream
+    version's clips (its speech features re-expressed on the `reference` dB range), then
+    the labelled-fraction curve of each task on it."""
+    ssl, top_db = params.ssl, params.speech.features.top_db
+    results = {}
+    for version in ssl.downstream:
+        dataset = datasets / version / "dataset"
+        features = speech / version / "features"
+        rows, manifest, split = load_features(features, f"speech_features@{version}", dataset)
+        rescale = partial(in_scale, own=manifest["normalisation"], reference=reference, top_db=top_db)
+        x = represent(encoder, rows, rescale)
+        factors = load_dataset(dataset).factors
+        for task, spec in ssl.tasks.items():
+            if spec.version != version:
+                continue
+            if spec.factor not in factors.columns:
+                raise UserError(
+                    f"ssl.tasks.{task}.factor: {spec.factor!r} is not a factor of {version} "
+                    f"({', '.join(factors.columns)})"
+                )
+            labels = pd.factorize(factors[spec.factor], sort=True)[0]
+            results[task] = {**spec.model_dump(), **curves(x, labels, split, ssl.fractions, ssl.subset_seed)}
+    return results
