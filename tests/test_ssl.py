@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,14 @@ def test_ddp_gradients_equal_one_process_on_the_whole_batch(tmp_path: Path) -> N
             for name, grad in expected.items():
                 close = torch.allclose(grads[name], grad, rtol=1e-9, atol=1e-12)
                 assert close != plain, f"{'plain' if plain else 'differentiable'} all-reduce, {name}"
+
+
+def test_the_learning_rate_warms_up_then_decays_to_zero() -> None:
+    from synaudio.studies.ssl.pretrain import schedule
+
+    factors = [schedule(step, total=10, warmup=2) for step in range(10)]
+    assert factors[:3] == [0.5, 1.0, 1.0] and factors[-1] < 0.05
+    assert all(later <= earlier for earlier, later in pairwise(factors[1:]))
 
 
 # --- views, encoder ------------------------------------------------------------------

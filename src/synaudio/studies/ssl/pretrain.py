@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,8 +126,8 @@ def pretrain(
     name: str,
     features: np.ndarray,
     rows: dict[str, np.ndarray],
-    out_dir: Any,
-    checkpoint_dir: Any,
+    out_dir: Path,
+    checkpoint_dir: Path,
     *,
     seed: int,
     top_db: float,
