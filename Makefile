@@ -28,7 +28,7 @@ IMAGE ?= synaudio:0.1.0
 PYTEST_ARGS ?=
 , := ,
 
-.PHONY: help install system-packages data test test-slow clone-check lint all quick report ui bench lock \
+.PHONY: help install system-packages data test test-slow clone-check lint all quick sweep report ui bench lock \
         acids-venv acids-rave docker-build docker-run image-test clean
 
 help: ## list the targets (this text)
@@ -152,6 +152,13 @@ all: install data ## the whole pipeline on every core (synaudio schedule); SCALE
 quick: install data ## every stage on the reduced grid of params.quick.yaml, in a worktree (build/quick/work); report in build/quick/
 	synaudio tracking-init
 	synaudio quick
+
+# SET="key=v1,v2 [key2=...]" (a grid of params.yaml values), STAGES (default: every stage), JOBS
+# (default: cores // training.threads), NAME (experiment prefix): see README "Sweeps".
+sweep: install data ## a parameter grid as queued DVC experiments drained by parallel workers (SET=, STAGES=, JOBS=, NAME=)
+	@test -n "$(SET)" || { echo 'error: give the grid, e.g. make sweep SET="ssl.lr=1e-3,3e-3" STAGES=ssl_pretrain' >&2; exit 2; }
+	synaudio tracking-init
+	synaudio sweep $(STAGES) $(foreach s,$(SET),--set $(s)) $(if $(JOBS),--jobs $(JOBS)) $(if $(NAME),--name $(NAME))
 
 # The report's regenerable inputs first; then, should the committed weights not match this
 # machine's features (code or CPU kernels changed), stop rather than retrain for hours.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,31 @@ def _schedule(args: argparse.Namespace) -> None:
     schedule.run(root, plan, jobs)
 
 
+def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stages", nargs="*", help="stages each experiment reproduces (default: all)")
+    parser.add_argument(
+        "--set", action="append", required=True, metavar="KEY=V1,V2",
+        help="a params.yaml key and its values; several --set make a grid",
+    )  # fmt: skip
+    parser.add_argument("--jobs", type=int, help="queue workers (default: the cores // training.threads)")
+    parser.add_argument("--name", default="sweep", help="experiments are named NAME-0, NAME-1, ...")
+    parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds (default: a day)")
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from synaudio import sweep
+
+    jobs = _jobs(args.jobs, load_params(args.params).training.threads)
+    started = time.perf_counter()
+    status = sweep.sweep(
+        Path.cwd(), args.set, jobs=jobs, prefix=args.name, targets=args.stages, timeout=args.timeout
+    )
+    print(
+        f"sweep: {len(status)} experiments ({', '.join(status)}) done by {jobs} workers in "
+        f"{time.perf_counter() - started:.0f} s; compare them with `dvc exp show` or in MLflow"
+    )
+
+
 def _quick_arguments(parser: argparse.ArgumentParser) -> None:
     _schedule_arguments(parser)
     parser.add_argument(
@@ -297,6 +323,12 @@ COMMANDS = (
         "dvc repro on every core: trainings and evaluations side by side",
         _schedule_arguments,
         _schedule,
+    ),
+    Command(
+        "sweep",
+        "a parameter grid as queued DVC experiments, drained by parallel workers",
+        _sweep_arguments,
+        _sweep,
     ),
     Command(
         "quick",
