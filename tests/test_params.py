@@ -72,6 +72,13 @@ MISTAKES = [
     ("rave.epochs", {"medium": 2}, "rave.epochs: no epochs for speech.scored.rave_style.versions ['small']"),
     ("rave.crop_samples", 57344, "rave.crop_samples: the 56000-sample clips must be at least crop_samples"),
     ("speech.scored", {"vae": {"versions": ["small"], "seeds": [0]}}, "speech.scored: vae: versions []"),
+    ("ssl.pretraining.first_speaker", 2, "ssl.pretraining.first_speaker: 2 would pretrain on downstream"),
+    ("ssl.batch_size", 7, "ssl.batch_size: 7 does not fit the 6 pretraining clips"),
+    ("ssl.arms", {"bt": {}}, "ssl.arms: ['bt'] are also under ssl.methods"),
+    ("ssl.methods", {"random": {}}, "ssl.methods: 'random' names the untrained encoder baseline"),
+    ("ssl.fractions", [0.0, 1.0], "ssl.fractions: labelled fractions lie in (0, 1]"),
+    ("ssl.tasks", {"style": {"version": "large", "factor": "style_index"}}, "ssl.tasks: versions ['large']"),
+    ("ssl.views.crop_frames", 200, "ssl.views.crop_frames: longer than the 128 frames of a clip"),
 ]
 
 

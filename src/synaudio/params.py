@@ -603,6 +603,15 @@ class Params(_Section):
             raise _invalid(
                 "ssl.pretraining.first_speaker", f"{pretraining.version} has no speaker from it on"
             )
+        version = versions[pretraining.version]
+        clips = (version.speakers - pretraining.first_speaker) * version.texts * len(version.styles)
+        train = clips - round(clips * pretraining.held_out)
+        if train < ssl.batch_size or train == clips:
+            raise _invalid(
+                "ssl.batch_size",
+                f"{ssl.batch_size} does not fit the {train} pretraining clips left after holding out "
+                f"{clips - train} of {clips} (ssl.pretraining.held_out must keep at least one of each)",
+            )
         if ssl.views.crop_frames > self.speech_input[1]:
             raise _invalid(
                 "ssl.views.crop_frames", f"longer than the {self.speech_input[1]} frames of a clip"
