@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -170,6 +172,20 @@ def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "project")
     return dest
+
+
+def kill_after_first_checkpoint(command: list[str], checkpoint: Path, timeout: float = 120) -> None:
+    """Start a training `command`, SIGKILL it a moment after it wrote `checkpoint` (into a
+    later epoch), and check it died by the signal, not by finishing first."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not checkpoint.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.02)
+    time.sleep(0.5)  # let it get into a later epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-import signal
 import socket
 import subprocess
-import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from synaudio.studies.ssl import objectives, probe
 from synaudio.studies.ssl.networks import TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
 from synaudio.studies.ssl.views import two_views, view
-from tests.conftest import BIN, TINY
+from tests.conftest import BIN, TINY, kill_after_first_checkpoint
 
 
 def _embeddings(n: int = 32, d: int = 8, seed: int = 0) -> torch.Tensor:
@@ -275,15 +273,8 @@ def test_a_killed_pretraining_resumes_to_the_same_weights(tmp_path: Path, write_
     params, features = write_params(tree), _features_folder(tmp_path / "features")
     subprocess.run(_pretrain_command(params, features, tmp_path / "whole"), check=True, capture_output=True)
     command = _pretrain_command(params, features, tmp_path / "resumed")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "resumed-ckpt" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists():
-        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
-        time.sleep(0.02)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after_first_checkpoint(command, checkpoint)
     assert not (tmp_path / "resumed").exists()
     epoch = torch.load(checkpoint, weights_only=False)["epoch"]
     assert epoch < 29, "the run finished before it was killed; nothing was resumed"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import librosa
@@ -21,7 +19,7 @@ from synaudio.params import Params, validate
 from synaudio.protocol import CORRECTED, PAPER, PROTOCOLS
 from synaudio.studies.syntone import dataset as syntone
 from synaudio.studies.syntone import recipe, tables
-from tests.conftest import TINY, train_command
+from tests.conftest import TINY, kill_after_first_checkpoint, train_command
 
 
 def test_paper_front_end_matches_librosa_defaults() -> None:
@@ -200,16 +198,8 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_study, tmp_path: Path, wr
                    capture_output=True)  # fmt: skip
 
     command = train_command(study, tmp_path / "resumed", tmp_path / "resumed-ckpt", params)
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "resumed-ckpt" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists():
-        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
-        time.sleep(0.02)
-    time.sleep(0.5)  # let it get into a later epoch
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
+    kill_after_first_checkpoint(command, checkpoint)
     assert not (tmp_path / "resumed").exists()
     epoch = torch.load(checkpoint, weights_only=False)["epoch"]
     assert epoch < 24, "the run finished before it was killed; nothing was resumed"
