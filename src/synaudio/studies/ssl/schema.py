@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from synaudio.errors import UserError
 from synaudio.params import RANDOM_ENCODER, Params
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def trained(params: Params) -> list[tuple[str, int]]:
@@ -46,6 +47,8 @@ def encoder(params: Params, name: str, seed: int, model_dir: Path | None) -> tup
     """A pretrained encoder from its folder, or - `name` random - the encoder every
     pretraining with this seed starts from (the same seeding: torch's generator, then the
     network built first); and what made it, for the probes' JSON."""
+    import torch
+
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE
     from synaudio.studies.ssl.networks import network
