@@ -203,6 +203,7 @@ bench: install ## measure speed and memory against the issues' targets; ends wit
 	python bench/speech_eval_bench.py --threads 2
 	python bench/evaluation_bench.py
 	python bench/training_bench.py
+	python bench/ssl_bench.py
 	python bench/synspeech_bench.py
 	python bench/report_bench.py
 	python bench/dvc_noop_bench.py
