@@ -46,6 +46,14 @@ def test_repro_writes_every_declared_output(reproduced: Path) -> None:
         assert dataset.manifest["spec"]["protocol"] == protocol
 
 
+def test_cached_outputs_are_hard_links_into_the_cache(reproduced: Path) -> None:
+    """A dataset must not occupy its size twice: with `reflink` first in cache.type, DVC 3
+    commits a directory output by copying it into the cache (seen: 2 GB -> 4 GB)."""
+    for protocol in ("paper", "corrected"):
+        for file in (reproduced / "artifacts" / "syntone" / protocol / "dataset").iterdir():
+            assert file.stat().st_nlink >= 2, f"{file} is a copy of its cache entry, not a link"
+
+
 def test_nothing_changed_means_nothing_runs(reproduced: Path, tracking_uri: str) -> None:
     result = dvc(reproduced, "repro", tracking_uri=tracking_uri)
     assert "Data and pipelines are up to date" in result.stdout
