@@ -77,6 +77,14 @@ TINY: dict[str, Any] = {
         "arm_seeds": [0],
         "batch_size": 3,
         "epochs": 2,
+        "finetune": {
+            "methods": ["mbt_width"],
+            "tasks": ["speaker", "style"],
+            "fractions": [0.5, 1.0],
+            "evaluate_at": [0, 2, 4],
+            "batch_size": 4,
+            "eval_clips": 8,
+        },
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

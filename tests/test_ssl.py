@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 import torch
 from torch import nn
+from tqdm import tqdm
 
-from synaudio.params import SelfSupervised, SslViews
-from synaudio.studies.ssl import objectives, probe
-from synaudio.studies.ssl.networks import TwinNetwork
+from synaudio.params import SelfSupervised, SslFinetune, SslTask, SslTransfer, SslViews
+from synaudio.studies.ssl import finetune, objectives, probe, transfer
+from synaudio.studies.ssl.networks import SpeechEncoder, TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
 from synaudio.studies.ssl.views import two_views, view
 from tests.conftest import BIN, TINY, kill_after_first_checkpoint
@@ -245,6 +246,92 @@ def test_features_are_re_expressed_on_the_pretraining_db_range() -> None:
     np.testing.assert_allclose(shifted, [0.0, 0.375, 0.875], atol=1e-7)  # -50 dB clips to -40
 
 
+# --- fine-tuning -------------------------------------------------------------------
+
+
+def _clips(x: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> finetune.Clips:
+    return finetune.Clips(x, rows, labels[rows], rescale=lambda batch: batch)
+
+
+def test_fine_tuning_learns_a_separable_task_and_follows_its_seed() -> None:
+    """Two classes that differ in level: the curve starts at chance and ends at 1; the same
+    seed gives the same curve, another seed another."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(64) % 2
+    x = (rng.random((64, 16, 32)) * 0.2 + 0.6 * labels[:, None, None]).astype(np.float32)
+    train, held_out = _clips(x, labels, np.arange(48)), _clips(x, labels, np.arange(48, 64))
+
+    def curve(seed: int) -> list[dict]:
+        torch.manual_seed(1)
+        model = finetune.Classifier(SpeechEncoder((4, 8)), 8, 2)
+        return finetune.learning_curve(model, train, held_out, evaluate_at=[0, 5, 60], batch_size=8,
+                                       lr=1e-2, seed=seed)  # fmt: skip
+
+    first = curve(3)
+    assert [p["step"] for p in first] == [0, 5, 60] and first[0]["train_loss"] is None
+    assert first[0]["accuracy"] == 0.5 and first[-1]["accuracy"] == 1.0
+    assert first[-1]["train_loss"] < first[1]["train_loss"]
+    assert first == curve(3) and first != curve(4)
+
+
+def test_fine_tuning_copies_the_encoder_it_starts_from() -> None:
+    """Each labelled fraction starts from the same weights: the encoder passed in is never
+    trained itself."""
+    encoder = SpeechEncoder((4, 8))
+    before = copy.deepcopy(encoder.state_dict())
+    labels = np.arange(20) % 2
+    task = probe.Task(
+        "t",
+        SslTask(version="small", factor="f"),
+        np.random.default_rng(0).random((20, 16, 32), dtype=np.float32),
+        lambda b: b,
+        labels,
+        {"train": np.arange(14), "test": np.arange(14, 20)},
+    )
+    settings = SslFinetune(methods=[], fractions=[0.5, 1.0], evaluate_at=[0, 3], batch_size=4, eval_clips=4)
+    with tqdm(disable=True) as bar:
+        result = finetune._curves(task, encoder, 8, settings, seed=0, subset_seed=0, bar=bar)
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+    assert [p["labelled"] for p in result["points"]] == [8, 14] and result["evaluated"] == 4
+    assert result["points"][0]["curve"][0] == result["points"][1]["curve"][0]  # same start, same head
+
+
+def test_finetune_settings_are_checked_against_the_pretrainings() -> None:
+    with pytest.raises(ValueError, match=r"are not under ssl\.methods or ssl\.arms"):
+        SelfSupervised(finetune={"methods": ["nope"]})
+    with pytest.raises(ValueError, match="invariance_only is pretrained at seeds"):
+        SelfSupervised(arm_seeds=[0], finetune={"methods": ["invariance_only"], "seeds": [1]})
+    with pytest.raises(ValueError, match="evaluate_at"):
+        SelfSupervised(finetune={"evaluate_at": [5, 10]})
+
+
+# --- transfer read-out -------------------------------------------------------------
+
+
+def test_the_read_out_finds_factors_a_representation_holds_and_not_others() -> None:
+    """Columns that are the factors give accuracy 1 and R^2 ~1; noise gives about chance."""
+    rng = np.random.default_rng(0)
+    n = 400
+    factors = {"waveform": rng.integers(0, 4, n), "frequency_hz": rng.uniform(440, 8000, n),
+               "amplitude": rng.uniform(0.1, 1.0, n)}  # fmt: skip
+    holds = np.column_stack([np.eye(4)[factors["waveform"]], factors["frequency_hz"], factors["amplitude"]])
+    scores = transfer.read_out(holds, factors, n_train=300)
+    assert scores["waveform"] == 1.0 and scores["frequency_hz"] > 0.99 and scores["amplitude"] > 0.99
+    noise = transfer.read_out(rng.normal(size=(n, 6)), factors, n_train=300)
+    assert noise["waveform"] < 0.4 and noise["frequency_hz"] < 0.05 and noise["amplitude"] < 0.05
+    chance = transfer.chance(factors, 300)
+    assert 0.15 < chance["waveform"] < 0.4 and chance["frequency_hz"] == 0.0
+
+
+def test_transfer_subsets_are_seeded_and_stay_in_their_part() -> None:
+    split = {"train": np.arange(0, 80), "test": np.arange(80, 100)}
+    settings = SslTransfer(train_clips=10, test_clips=50)
+    train, test = transfer.subsets(split, settings)
+    assert len(train) == 10 and set(train) <= set(split["train"]) and np.array_equal(test, split["test"])
+    assert np.array_equal(train, transfer.subsets(split, settings)[0])
+    assert not np.array_equal(train, transfer.subsets(split, SslTransfer(train_clips=10, subset_seed=1))[0])
+
+
 # --- pretraining through the CLI: resume after a kill, refusals ----------------------
 
 
@@ -324,4 +411,44 @@ def test_the_pipeline_pretrains_probes_and_tabulates(reproduced: Path) -> None:
     assert "**speaker** (chance" in (ssl / "results.md").read_text()
     page = (reproduced / "reports" / "ssl.html").read_text()
     assert "Accuracy against labelled clips" in page and "ssl_pretrain@bt-0" in page
-    assert (reproduced / "reports" / "ssl" / "labels.png").stat().st_size > 10_000
+    assert "Fine-tuning: accuracy against steps" in page
+    for figure in ("labels.png", "steps.png"):
+        assert (reproduced / "reports" / "ssl" / figure).stat().st_size > 10_000
+
+
+def test_the_pipeline_fine_tunes_pretrained_and_scratch_encoders_alike(reproduced: Path) -> None:
+    """TINY: mbt_width and scratch fine-tuned on speaker (Small) and style (Medium) at two
+    fractions; both start from the same head, so only the encoder differs at step 0."""
+    ssl = reproduced / "artifacts" / "ssl"
+    runs = {
+        name: json.loads((ssl / "finetune" / name / "seed0.json").read_text())
+        for name in ("mbt_width", "scratch")
+    }
+    assert runs["scratch"]["encoder"] == {"weights": "as initialised", "seed": 0}
+    assert runs["mbt_width"]["encoder"]["weights"].endswith("models/mbt_width/seed0/model.pt")
+    for run in runs.values():
+        assert sorted(run["tasks"]) == ["speaker", "style"]
+        for task in run["tasks"].values():
+            assert [p["fraction"] for p in task["points"]] == [0.5, 1.0] and task["evaluated"] <= 8
+            for point in task["points"]:
+                assert [at["step"] for at in point["curve"]] == [0, 2, 4]
+                assert all(0 <= at["accuracy"] <= 1 for at in point["curve"])
+    table = pd.read_csv(ssl / "finetune.csv")
+    assert len(table) == 2 * 2 * 2 * 3 and set(table["encoder"]) == {"mbt_width", "scratch"}
+    assert "**speaker**, fine-tuned: accuracy after 2 / 4 steps" in (ssl / "finetune.md").read_text()
+    assert "fine-tuned: accuracy after 2 / 4 steps" in (reproduced / "README.md").read_text()
+
+
+def test_the_pipeline_reads_every_encoder_out_on_syntone(reproduced: Path) -> None:
+    """TINY: SynTone's 60 clips through the speech front-end (64 mels x 37 frames); every
+    pretrained encoder, the untrained one and the log-mel read out on the same clips."""
+    ssl = reproduced / "artifacts" / "ssl"
+    manifest = json.loads((ssl / "transfer_features" / "manifest.json").read_text())
+    assert manifest["shape"] == [60, 64, 37] and manifest["normalisation"]
+    table = pd.read_csv(ssl / "transfer.csv")
+    assert set(table["encoder"]) == {"bt", "mbt_width", "invariance_only", "random", "log_mel"}
+    assert set(table["factor"]) == {"waveform", "frequency_hz", "amplitude"} and len(table) == 15
+    assert table.loc[table["factor"] == "waveform", "mean"].between(0, 1).all()
+    page = (reproduced / "reports" / "ssl.html").read_text()
+    assert "Transfer: the speech encoders on SynTone" in page
+    assert (ssl.parent.parent / "reports" / "ssl" / "transfer.png").stat().st_size > 10_000

@@ -30,6 +30,7 @@ MAX_LATENT_DIM = 1024
 RAVE = "rave_style"  # the RAVE study's representation under speech.scored
 ACIDS = "acids_rave"  # the RAVE study's cross-check: the real RAVE (rave.acids)
 RANDOM_ENCODER = "random"  # the self-supervised study's baseline: its encoder as initialised
+SCRATCH = "scratch"  # ... and its fine-tuning baseline: that encoder trained on the labels alone
 SYNTONE_INPUT = (128, 32)  # mels x frames of the reference network (its FC layers are sized for it)
 
 
@@ -451,6 +452,46 @@ def _default_tasks() -> dict[str, SslTask]:
     }
 
 
+class SslFinetune(_Section):
+    """Full fine-tuning (synaudio.studies.ssl.finetune): each pretrained `methods` encoder and
+    the from-scratch baseline (the same encoder as initialised), with a linear head, trained
+    on a task's labelled clips; held-out accuracy of `eval_clips` fixed clips at the steps of
+    `evaluate_at` (0: before any update; the last: the run's length)."""
+
+    methods: list[str] = Field(default_factory=lambda: ["bt", "mbt_l2", "mbt_width"])
+    seeds: Seeds = Field(default_factory=lambda: [0])
+    tasks: list[str] = Field(default_factory=lambda: ["speaker", "keyword"], min_length=1)
+    fractions: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0], min_length=1)
+    evaluate_at: list[int] = Field(default_factory=lambda: [0, 25, 50, 100, 200], min_length=2)
+    batch_size: int = Field(default=64, ge=1)  # drawn with replacement from the labelled clips
+    lr: float = Field(default=1e-3, gt=0)  # Adam, encoder and head alike
+    eval_clips: int = Field(default=500, ge=1)  # a fixed, seeded sample of the held-out clips
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SslFinetune:
+        if self.evaluate_at != sorted(set(self.evaluate_at)) or self.evaluate_at[0] != 0:
+            raise _invalid("evaluate_at", f"increasing steps from 0, got {self.evaluate_at}")
+        if any(not 0 < f <= 1 for f in self.fractions):
+            raise _invalid("fractions", f"labelled fractions lie in (0, 1], got {self.fractions}")
+        return self
+
+    @property
+    def steps(self) -> int:
+        return self.evaluate_at[-1]
+
+
+class SslTransfer(_Section):
+    """The transfer read-out (synaudio.studies.ssl.transfer): a SynTone dataset through the
+    speech front-end, every encoder's representation of seeded subsets of its train and
+    held-out clips read out linearly."""
+
+    protocol: Literal["paper", "corrected"] = "corrected"  # whose SynTone dataset (artifacts/syntone/<it>)
+    split: Split = Split(test_fraction=0.25, seed=0)
+    train_clips: int = Field(default=4000, ge=2)
+    test_clips: int = Field(default=2000, ge=1)
+    subset_seed: Seed = 0
+
+
 class SelfSupervised(_Section):
     """Barlow Twins and MBT on SynSpeech (issue 17; SSL.md). `methods` train at `seeds`,
     the ablation and lambda arms at `arm_seeds`; every one shares the encoder, views and
@@ -475,7 +516,7 @@ class SelfSupervised(_Section):
             "redundancy_only": SslObjective(invariance_weight=0.0),
         }
     )
-    seeds: Seeds = Field(default_factory=lambda: [0, 1])
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
     arm_seeds: Seeds = Field(default_factory=lambda: [0])
     batch_size: int = Field(default=256, ge=2)
     epochs: int = Field(default=1, ge=1)
@@ -483,6 +524,8 @@ class SelfSupervised(_Section):
     weight_decay: float = Field(default=1e-6, ge=0)
     warmup_epochs: float = Field(default=0.1, ge=0)
     views: SslViews = SslViews()
+    finetune: SslFinetune = SslFinetune()
+    transfer: SslTransfer = SslTransfer()
 
     @model_validator(mode="after")
     def _consistent(self) -> SelfSupervised:
@@ -493,6 +536,18 @@ class SelfSupervised(_Section):
             raise _invalid("methods", f"{RANDOM_ENCODER!r} names the untrained encoder baseline")
         if any(not 0 < f <= 1 for f in self.fractions):
             raise _invalid("fractions", f"labelled fractions lie in (0, 1], got {self.fractions}")
+        if SCRATCH in {*self.methods, *self.arms}:
+            raise _invalid("methods", f"{SCRATCH!r} names the from-scratch fine-tuning baseline")
+        unknown = [m for m in self.finetune.methods if m not in {*self.methods, *self.arms}]
+        if unknown:
+            raise _invalid("finetune.methods", f"{unknown} are not under ssl.methods or ssl.arms")
+        unknown = [t for t in self.finetune.tasks if t not in self.tasks]
+        if unknown:
+            raise _invalid("finetune.tasks", f"{unknown} are not under ssl.tasks")
+        for method in self.finetune.methods:
+            pretrained = self.seeds if method in self.methods else self.arm_seeds
+            if not set(self.finetune.seeds) <= set(pretrained):
+                raise _invalid("finetune.seeds", f"{method} is pretrained at seeds {pretrained} only")
         return self
 
     def objective(self, name: str) -> SslObjective:

@@ -303,7 +303,10 @@ def information_matrices(matrices: dict[str, np.ndarray], factor_names: Sequence
         return _save(figure, path)
 
 
-def probe_bars(table: pd.DataFrame, path: Path, untrained: Sequence[str] = ()) -> Path:
+def probe_bars(
+    table: pd.DataFrame, path: Path, untrained: Sequence[str] = (),
+    xlabel: str = "held-out accuracy (classes) or R² (voice parameters); black tick: chance",
+) -> Path:  # fmt: skip
     """One version's linear probes: a bar per model within each factor (95 % interval over
     seeds), chance marked; `untrained` representations in greys.
 
@@ -330,39 +333,48 @@ def probe_bars(table: pd.DataFrame, path: Path, untrained: Sequence[str] = ()) -
         axis.set_yticks(range(len(factors)), [f.removeprefix("probe/") for f in factors])
         axis.invert_yaxis()
         axis.set_xlim(min(0.0, float(np.nanmin(probes["mean"]))), 1.0)
-        axis.set_xlabel("held-out accuracy (classes) or R² (voice parameters); black tick: chance")
+        axis.set_xlabel(xlabel)
         axis.legend(loc="lower right", fontsize=8)
         return _save(figure, path)
 
 
-def label_curves(table: pd.DataFrame, path: Path, untrained: Sequence[str] = ()) -> Path:
-    """Held-out accuracy against labelled clips (log axis), one panel per task, one line per
-    encoder (band: 95 % interval over seeds), chance dashed; `untrained` encoders in grey.
+def accuracy_curves(
+    table: pd.DataFrame, path: Path, *, x: str, xlabel: str, panel: str = "task", log_x: bool = False,
+    untrained: Sequence[str] = (),
+) -> Path:  # fmt: skip
+    """Held-out accuracy against column `x`, one panel per value of column `panel`, one line
+    per encoder (band: 95 % interval over seeds), chance dashed; `untrained` encoders in grey.
 
-    `table`: rows (encoder, task, labelled, mean, ci95, chance)."""
-    tasks = list(dict.fromkeys(table["task"]))
+    `table`: rows (encoder, <panel>, <x>, mean, ci95, chance)."""
+    panels = list(dict.fromkeys(table[panel]))
     encoders = list(dict.fromkeys(table["encoder"]))
     colours = plt.get_cmap("tab10").colors
     palette = {e: "#888888" if e in untrained else colours[k % len(colours)] for k, e in enumerate(encoders)}
+    columns = min(len(panels), 4)
+    rows = -(-len(panels) // columns)
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(1, len(tasks), figsize=(3.0 * len(tasks), 2.9), squeeze=False,
+        figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.9 * rows), squeeze=False,
                                     layout="constrained")  # fmt: skip
-        for axis, task in zip(axes[0], tasks, strict=True):
-            part = table[table["task"] == task]
+        for axis, name in zip(axes.flat, panels, strict=False):
+            part = table[table[panel] == name]
             for encoder in encoders:
-                rows = part[part["encoder"] == encoder].sort_values("labelled")
-                if rows.empty:
+                line = part[part["encoder"] == encoder].sort_values(x)
+                if line.empty:
                     continue
                 colour = palette[encoder]
-                axis.plot(rows["labelled"], rows["mean"], marker="o", ms=3, color=colour, label=encoder)
-                band = rows["ci95"].fillna(0)
-                axis.fill_between(rows["labelled"], rows["mean"] - band, rows["mean"] + band,
-                                  color=colour, alpha=0.15, lw=0)  # fmt: skip
+                axis.plot(line[x], line["mean"], marker="o", ms=3, color=colour, label=encoder)
+                band = line["ci95"].fillna(0)
+                axis.fill_between(line[x], line["mean"] - band, line["mean"] + band, color=colour, alpha=0.15,
+                                  lw=0)  # fmt: skip
             axis.axhline(part["chance"].iloc[0], color="black", ls="--", lw=0.8)
-            axis.set_xscale("log")
-            axis.set_title(task)
-            axis.set_xlabel("labelled clips")
+            if log_x:
+                axis.set_xscale("log")
+            axis.set_title(str(name))
+            axis.set_xlabel(xlabel)
             axis.set_ylim(0, 1)
-        axes[0][0].set_ylabel("held-out accuracy (dashed: chance)")
-        axes[0][-1].legend(loc="lower right", fontsize=7)
+        for axis in axes.flat[len(panels) :]:
+            axis.set_visible(False)
+        for row in axes:
+            row[0].set_ylabel("held-out accuracy (dashed: chance)")
+        axes.flat[len(panels) - 1].legend(loc="lower right", fontsize=7)
         return _save(figure, path)

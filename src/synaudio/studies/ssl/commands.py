@@ -2,7 +2,9 @@
 (ssl_features: log-mels of the pretraining clips), ssl-pretrain (ssl_pretrain and
 ssl_arm: one encoder per method or arm and seed) and ssl-probe (ssl_probe, ssl_arm_probe,
 ssl_random_probe: linear probes of a frozen encoder at each labelled fraction),
-ssl-aggregate (ssl_aggregate: their table) and ssl-report (ssl_report: reports/ssl.html)."""
+ssl-finetune (ssl_finetune, ssl_scratch: fine-tuning's learning curves),
+ssl-transfer-features and ssl-transfer (ssl_transfer_features, ssl_transfer: the encoders
+on SynTone), ssl-aggregate (ssl_aggregate: the tables) and ssl-report (ssl_report: reports/ssl.html)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,16 @@ from pathlib import Path
 from synaudio.command import Command, Stage, seed, training_outputs
 
 FEATURES_STAGE = "ssl_features"
+TRANSFER_STAGE = "ssl_transfer_features"
 
 
 def _features_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", type=Path, required=True, help="the pretraining SynSpeech version")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        required=True,
+        help="the dataset: SynSpeech's pretraining version, or SynTone's",
+    )
     parser.add_argument("--out", type=Path, required=True, help="features folder (synaudio.features)")
 
 
@@ -115,9 +123,113 @@ def probe(args: argparse.Namespace) -> None:
     stage.done(f"{name}: all labels: {summary} -> {args.out}")
 
 
+def _finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", required=True, help="one of ssl.finetune.methods, or scratch")
+    parser.add_argument("--seed", type=seed, required=True, help="one of ssl.finetune.seeds")
+    parser.add_argument("--model-dir", type=Path, help="the pretrained encoder (not for scratch)")
+    parser.add_argument("--pretraining", type=Path, required=True, help=f"its log-mels ({FEATURES_STAGE})")
+    parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
+    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="the learning curves' JSON (a DVC metrics file)"
+    )
+
+
+def finetune(args: argparse.Namespace) -> None:
+    from synaudio import features
+    from synaudio.command import write_json
+    from synaudio.errors import UserError
+    from synaudio.params import RANDOM_ENCODER, SCRATCH
+    from synaudio.studies.ssl import finetune, schema
+
+    stage = Stage.open(args, threads=True)
+    params = stage.params
+    settings = params.ssl.finetune
+    if args.method not in [*settings.methods, SCRATCH] or args.seed not in settings.seeds:
+        raise UserError(
+            f"--method {args.method} --seed {args.seed}: fine-tuning runs ssl.finetune.methods "
+            f"({', '.join(settings.methods)}) and {SCRATCH} at ssl.finetune.seeds {settings.seeds}"
+        )
+    if (args.method == SCRATCH) == (args.model_dir is not None):
+        raise UserError(f"--model-dir names a pretrained encoder; {SCRATCH} starts from none")
+    initial = RANDOM_ENCODER if args.method == SCRATCH else args.method
+    encoder, made_by = schema.encoder(params, initial, args.seed, args.model_dir)
+    _, reference, _ = features.load_features(args.pretraining, FEATURES_STAGE)
+    name = f"fine-tune ssl/{args.method}/seed{args.seed}"
+    with stage.tracked(name):
+        results = finetune.tasks(
+            params, encoder, args.seed, reference["normalisation"], args.speech, args.datasets
+        )
+        write_json(args.out, {
+            "model": args.method, "seed": args.seed, "encoder": made_by, "tasks": results,
+            "provenance": stage.provenance(),
+        })  # fmt: skip
+        stage.log_metrics({
+            f"{task}/{point['fraction']}/step{p['step']}": p["accuracy"] for task, result in results.items()
+            for point in result["points"] for p in point["curve"]
+        } | {"seconds": stage.seconds})  # fmt: skip
+    finals = {task: [point["curve"][-1]["accuracy"] for point in r["points"]] for task, r in results.items()}
+    summary = ", ".join(
+        f"{task} {' / '.join(f'{a:.3f}' for a in accuracies)}" for task, accuracies in finals.items()
+    )
+    stage.done(
+        f"{name}: after {settings.steps} steps at {settings.fractions} of the labels: {summary} -> {args.out}"
+    )
+
+
+def transfer_features(args: argparse.Namespace) -> None:
+    from synaudio.command import build_features
+    from synaudio.protocol import CORRECTED
+
+    stage = Stage.open(args, threads=True)
+    params = stage.params
+    settings = params.ssl.transfer
+    build_features(
+        stage, args, f"ssl transfer features/{settings.protocol}", CORRECTED, params.speech.features,
+        settings.split, dataset="syntone",
+    )  # fmt: skip
+
+
+def _transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=Path, required=True, help="the pretrained encoders' folder")
+    parser.add_argument("--features", type=Path, required=True, help=f"SynTone's log-mels ({TRANSFER_STAGE})")
+    parser.add_argument(
+        "--pretraining", type=Path, required=True, help=f"the pretraining log-mels ({FEATURES_STAGE})"
+    )
+    parser.add_argument("--dataset", type=Path, required=True, help="the SynTone dataset they were made from")
+    parser.add_argument("--out", type=Path, required=True, help="folder for transfer.json / .csv / .md")
+
+
+def transfer(args: argparse.Namespace) -> None:
+    from synaudio import features
+    from synaudio.command import write_results
+    from synaudio.store import load_dataset
+    from synaudio.studies.ssl import tables, transfer
+
+    stage = Stage.open(args, threads=True)
+    params = stage.params
+    rows, manifest, split = features.load_features(args.features, TRANSFER_STAGE, args.dataset)
+    _, reference, _ = features.load_features(args.pretraining, FEATURES_STAGE)
+    with stage.tracked("ssl transfer"):
+        found = transfer.run(params, args.models, rows, manifest, split, reference["normalisation"],
+                             load_dataset(args.dataset).factors)  # fmt: skip
+        table = tables.summarise_transfer(found)
+        write_results(args.out, table, tables.transfer_markdown(table, found["chance"]), name="transfer")
+        stage.log_metrics({
+            f"{row.encoder}/{row.factor}": row.mean for row in table.itertuples()
+        } | {"seconds": stage.seconds})  # fmt: skip
+    stage.done(
+        f"ssl transfer: {len(found['runs'])} representations of {sum(found['clips'].values())} SynTone clips "
+        f"read out -> {args.out}/transfer.*"
+    )
+
+
 def _aggregate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probes", type=Path, required=True, help="the probes' folder (ssl_probe)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for results.csv / .json / .md")
+    parser.add_argument(
+        "--finetune", type=Path, required=True, help="the learning curves' folder (ssl_finetune)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for results.* and finetune.*")
 
 
 def aggregate(args: argparse.Namespace) -> None:
@@ -126,11 +238,18 @@ def aggregate(args: argparse.Namespace) -> None:
     from synaudio.studies.ssl import tables
 
     stage = Stage.open(args)
+    required = ("model", "tasks")
     with stage.tracked("ssl aggregate"):
-        results = read_results(tables.declared(stage.params, args.probes), required=("model", "tasks"))
+        results = read_results(tables.declared(stage.params, args.probes), required=required)
+        curves = read_results(tables.finetune_declared(stage.params, args.finetune), required=required)
         table = tables.summarise(tables.long_rows(results))
+        finetuned = tables.summarise(tables.finetune_rows(curves), by=("encoder", "task", "fraction", "step"))
         write_results(args.out, table, tables.markdown(table))
-    stage.done(f"ssl aggregate: {len(results)} probe files -> {len(table)} rows in {args.out}/results.*")
+        write_results(args.out, finetuned, tables.finetune_markdown(finetuned), name="finetune")
+    stage.done(
+        f"ssl aggregate: {len(results)} probe files -> {len(table)} rows in {args.out}/results.*, "
+        f"{len(curves)} fine-tuning files -> {len(finetuned)} rows in {args.out}/finetune.*"
+    )
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,6 +290,25 @@ COMMANDS = (
         "ssl_random_probe)",
         _probe_arguments,
         probe,
+    ),
+    Command(
+        "ssl-finetune",
+        "fine-tune a pretrained encoder, or the same one from scratch, with a linear head at each labelled "
+        "fraction: accuracy against steps (stages ssl_finetune, ssl_scratch)",
+        _finetune_arguments,
+        finetune,
+    ),
+    Command(
+        "ssl-transfer-features",
+        "SynTone's clips through the speech front-end, for the transfer read-out (ssl_transfer_features)",
+        _features_arguments,
+        transfer_features,
+    ),
+    Command(
+        "ssl-transfer",
+        "every encoder on SynTone: linear read-out of waveform, frequency and amplitude (stage ssl_transfer)",
+        _transfer_arguments,
+        transfer,
     ),
     Command(
         "ssl-aggregate",

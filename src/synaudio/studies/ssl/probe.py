@@ -12,6 +12,8 @@ standardised over the labelled clips, scored on every held-out clip.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from torch import nn
 from synaudio.errors import UserError
 from synaudio.features import load_features
 from synaudio.metrics.softmax import fit_softmax
-from synaudio.params import Params
+from synaudio.params import Params, SslTask
 from synaudio.store import load_dataset
 
 ENCODE_BATCH = 500
@@ -71,14 +73,17 @@ def probe_accuracy(x: np.ndarray, labels: np.ndarray, train: np.ndarray, test: n
     return float(np.mean(model.predict(scaler.transform(x[test])) == labels[test]))
 
 
+def chance(labels: np.ndarray, split: dict[str, np.ndarray]) -> float:
+    """The held-out share of the training part's most common class."""
+    values, counts = np.unique(labels[split["train"]], return_counts=True)
+    return float(np.mean(labels[split["test"]] == values[np.argmax(counts)]))
+
+
 def curves(
     x: np.ndarray, labels: np.ndarray, split: dict[str, np.ndarray], fractions: list[float], seed: int
 ) -> dict[str, Any]:
-    """Accuracy per labelled fraction, the labelled clips' count, and chance (the held-out
-    share of the training part's most common class)."""
+    """Accuracy per labelled fraction, the labelled clips' count, and chance."""
     train, test = split["train"], split["test"]
-    values, counts = np.unique(labels[train], return_counts=True)
-    chance = float(np.mean(labels[test] == values[np.argmax(counts)]))
     points = []
     for fraction in fractions:
         rows = labelled_subset(labels, train, fraction, seed)
@@ -89,32 +94,60 @@ def curves(
                 "accuracy": probe_accuracy(x, labels, rows, test),
             }
         )
-    return {"classes": len(values), "chance": chance, "points": points}
+    return {"classes": len(np.unique(labels[train])), "chance": chance(labels, split), "points": points}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One downstream task's clips: log-mels (as stored), how to put them on the
+    pretraining dB range, the class of every clip, and the speech split."""
+
+    name: str
+    spec: SslTask
+    features: np.ndarray
+    rescale: Callable[[np.ndarray], np.ndarray]
+    labels: np.ndarray
+    split: dict[str, np.ndarray]
+
+
+def downstream(
+    params: Params, names: list[str], reference: dict[str, float], speech: Path, datasets: Path
+) -> Iterator[Task]:
+    """The tasks `names` (of params ssl.tasks), grouped by speech version so each version's
+    features load once; `reference` is the pretraining dB range the encoder learned on."""
+    ssl, top_db = params.ssl, params.speech.features.top_db
+    for version in ssl.downstream:
+        wanted = [name for name in names if ssl.tasks[name].version == version]
+        if not wanted:
+            continue
+        dataset = datasets / version / "dataset"
+        stage = f"speech_features@{version}"
+        rows, manifest, split = load_features(speech / version / "features", stage, dataset)
+        rescale = partial(in_scale, own=manifest["normalisation"], reference=reference, top_db=top_db)
+        factors = load_dataset(dataset).factors
+        for name in wanted:
+            spec = ssl.tasks[name]
+            if spec.factor not in factors.columns:
+                raise UserError(
+                    f"ssl.tasks.{name}.factor: {spec.factor!r} is not a factor of {version} "
+                    f"({', '.join(factors.columns)})"
+                )
+            labels = pd.factorize(factors[spec.factor], sort=True)[0]
+            yield Task(name, spec, rows, rescale, labels, split)
 
 
 def tasks(
     params: Params, encoder: nn.Module, reference: dict[str, float], speech: Path, datasets: Path
 ) -> dict[str, Any]:
-    """Every task of params ssl.tasks: the encoder's representation of each downstream
-    version's clips (its speech features re-expressed on the `reference` dB range), then
-    the labelled-fraction curve of each task on it."""
-    ssl, top_db = params.ssl, params.speech.features.top_db
-    results = {}
-    for version in ssl.downstream:
-        dataset = datasets / version / "dataset"
-        features = speech / version / "features"
-        rows, manifest, split = load_features(features, f"speech_features@{version}", dataset)
-        rescale = partial(in_scale, own=manifest["normalisation"], reference=reference, top_db=top_db)
-        x = represent(encoder, rows, rescale)
-        factors = load_dataset(dataset).factors
-        for task, spec in ssl.tasks.items():
-            if spec.version != version:
-                continue
-            if spec.factor not in factors.columns:
-                raise UserError(
-                    f"ssl.tasks.{task}.factor: {spec.factor!r} is not a factor of {version} "
-                    f"({', '.join(factors.columns)})"
-                )
-            labels = pd.factorize(factors[spec.factor], sort=True)[0]
-            results[task] = {**spec.model_dump(), **curves(x, labels, split, ssl.fractions, ssl.subset_seed)}
+    """Every task of params ssl.tasks: the labelled-fraction curve of a linear probe on the
+    encoder's representation of its version's clips."""
+    ssl = params.ssl
+    results, represented = {}, {}
+    for task in downstream(params, list(ssl.tasks), reference, speech, datasets):
+        version = task.spec.version
+        if version not in represented:  # one version at a time: keep only its representation
+            represented = {version: represent(encoder, task.features, task.rescale)}
+        x = represented[version]
+        curve = curves(x, task.labels, task.split, ssl.fractions, ssl.subset_seed)
+        results[task.name] = {**task.spec.model_dump(), **curve}
     return results

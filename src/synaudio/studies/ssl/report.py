@@ -1,7 +1,7 @@
 """The self-supervised study's page (reports/ssl.html): the probes' learning curves over
-labelled clips, their table, each pretraining's numbers and where every number came from.
-It reads the stage outputs params.yaml declares (results.csv, every model's training.json),
-never a local MLflow database."""
+labelled clips, fine-tuning's over steps, their tables, each pretraining's numbers and
+where every number came from. It reads the stage outputs params.yaml declares
+(results.csv, finetune.csv, every model's training.json), never a local MLflow database."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import pandas as pd
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import training_provenance
 from synaudio.inference import SUMMARY_FILE
-from synaudio.params import RANDOM_ENCODER, Params
+from synaudio.params import RANDOM_ENCODER, SCRATCH, Params
 from synaudio.report import figures
 from synaudio.report.output import Output, render
 from synaudio.report.readme import patch_readme
 from synaudio.studies.ssl import schema, tables
+from synaudio.studies.ssl.schema import LOG_MEL
 from synaudio.summaries import cell
 
 MARKERS = ("<!-- results:ssl -->", "<!-- /results:ssl -->")
@@ -44,14 +45,30 @@ def build(params: Params, artifacts: Path, out: Path, readme: Path | None) -> di
     """Write out/ssl/ and out/ssl.html (and the README's self-supervised table)."""
     started = time.perf_counter()
     table = pd.read_csv(artifacts / "results.csv")
-    markdown = tables.markdown(table)
+    finetuned = pd.read_csv(artifacts / "finetune.csv")
+    markdown = tables.markdown(table) + "\n" + tables.finetune_markdown(finetuned)
+    transferred = pd.read_csv(artifacts / "transfer.csv")
+    labels = zip(finetuned["task"], finetuned["fraction"], strict=True)
+    panels = finetuned.assign(panel=[f"{task}, {fraction:.0%} of the labels" for task, fraction in labels])
     with atomic_directory(out / "ssl") as staging:
         output = Output(staging, "ssl")
-        figures.label_curves(table, output.path("labels.png"), untrained=[RANDOM_ENCODER])
+        figures.accuracy_curves(panels, output.path("steps.png"), x="step", xlabel="fine-tuning steps",
+                                panel="panel", untrained=[SCRATCH])  # fmt: skip
+        figures.probe_bars(
+            transferred.assign(model=transferred["encoder"], metric=transferred["factor"], group="probe"),
+            output.path("transfer.png"), untrained=[RANDOM_ENCODER, LOG_MEL],
+            xlabel="held-out accuracy (waveform) or R² (frequency, amplitude); black tick: chance",
+        )  # fmt: skip
+        figures.accuracy_curves(table, output.path("labels.png"), x="labelled", xlabel="labelled clips",
+                                log_x=True, untrained=[RANDOM_ENCODER])  # fmt: skip
         (staging / "manifest.json").write_text(json.dumps({"page": "ssl.html"}, indent=2) + "\n")
         html = render(
             Path(__file__).parent / "ssl.html.j2", ssl=params.ssl, curves=output.link("labels.png"),
             tasks=_task_tables(table), runs=_pretraining(params, artifacts / "models"),
+            steps=output.link("steps.png"), finetune=params.ssl.finetune,
+            finetune_tables=_finetune_tables(finetuned),
+            transfer=output.link("transfer.png"), transfer_settings=params.ssl.transfer,
+            transfer_table=_transfer_table(transferred),
         )  # fmt: skip
     atomic_write_text(out / "ssl.html", html)
     if readme is not None:
@@ -74,3 +91,25 @@ def _task_tables(table: pd.DataFrame) -> list[dict[str, Any]]:
         chance = float(part["chance"].iloc[0])
         out.append({"task": task, "chance": chance, "fractions": fractions, "rows": rows})
     return out
+
+
+def _finetune_tables(finetuned: pd.DataFrame) -> dict[str, Any]:
+    """Per task, as `_task_tables`, each cell: accuracy after the first evaluated steps and
+    after the last."""
+    steps = sorted(set(finetuned["step"]))
+    early, last = (_task_tables(finetuned[finetuned["step"] == step]) for step in (steps[1], steps[-1]))
+    for task, final in zip(early, last, strict=True):
+        for row, end in zip(task["rows"], final["rows"], strict=True):
+            row["cells"] = [f"{a} / {b}" for a, b in zip(row["cells"], end["cells"], strict=True)]
+    return {"early": steps[1], "last": steps[-1], "tasks": early}
+
+
+def _transfer_table(transferred: pd.DataFrame) -> dict[str, Any]:
+    """The transfer read-out: its factors (with chance) and per representation its cells."""
+    factors = list(dict.fromkeys(zip(transferred["factor"], transferred["chance"], strict=True)))
+    rows = []
+    for encoder, group in transferred.groupby("encoder", sort=False):
+        cells = {r.factor: cell(r.mean, r.ci95, r.seeds) for r in group.itertuples()}
+        rows.append({"encoder": encoder, "seeds": int(group["seeds"].max()),
+                     "cells": [cells.get(f, "-") for f, _ in factors]})  # fmt: skip
+    return {"factors": factors, "rows": rows}

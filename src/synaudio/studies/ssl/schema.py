@@ -14,6 +14,8 @@ from synaudio.params import RANDOM_ENCODER, Params
 if TYPE_CHECKING:
     from torch import nn
 
+LOG_MEL = "log_mel"  # the transfer read-out's no-network baseline: each mel band's mean over time
+
 
 def trained(params: Params) -> list[tuple[str, int]]:
     """Every (method or arm, seed) pretrained: methods at ssl.seeds, arms at ssl.arm_seeds."""
