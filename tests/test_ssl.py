@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from synaudio.params import SelfSupervised, SslFinetune, SslTask, SslTransfer, SslViews
-from synaudio.studies.ssl import finetune, objectives, probe, transfer
+from synaudio.studies.ssl import claims, finetune, objectives, probe, transfer
 from synaudio.studies.ssl.networks import SpeechEncoder, TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
 from synaudio.studies.ssl.views import two_views, view
@@ -332,6 +332,35 @@ def test_transfer_subsets_are_seeded_and_stay_in_their_part() -> None:
     assert not np.array_equal(train, transfer.subsets(split, SslTransfer(train_clips=10, subset_seed=1))[0])
 
 
+# --- the claims ------------------------------------------------------------------
+
+
+def test_verdicts_follow_the_interval_of_the_paired_difference() -> None:
+    assert claims.verdict(0.10, 0.05, gain=True) == "supported"
+    assert claims.verdict(-0.10, 0.05, gain=True) == "contradicted"
+    assert claims.verdict(0.02, 0.05, gain=True) == "not resolved"
+    assert claims.verdict(0.02, 0.05, gain=False) == "supported"  # no gain shown: the "no gain" claim holds
+    assert claims.verdict(0.10, 0.05, gain=False) == "contradicted"
+    assert claims.verdict(0.10, float("nan"), gain=True) == "not testable (one seed)"
+
+
+def test_claims_pair_seeds_and_compute_the_difference() -> None:
+    """bt beats random by 0.2, 0.25, 0.3 on speaker at 1 %: mean 0.25, t(2) interval
+    4.303 x 0.05 / sqrt(3); seeds without a partner are left out."""
+    at = {"task": "speaker", "fraction": 0.01}
+    probes = pd.DataFrame(
+        [{"encoder": "bt", "seed": s, **at, "score": 0.55 + 0.05 * s} for s in (1, 2, 3)]
+        + [{"encoder": "random", "seed": s, **at, "score": 0.4} for s in (1, 2, 3, 4)]
+    )  # fmt: skip
+    empty = pd.DataFrame(columns=["encoder", "seed", "task", "fraction", "step", "group", "name", "score"])
+    table = claims.evaluate({"probes": probes, "finetune": empty, "transfer": empty}, SelfSupervised())
+    (row,) = table.itertuples()
+    assert row.test == "probe, speaker, 1% of the labels" and row.seeds == 3
+    assert row.difference == pytest.approx(0.25)
+    assert row.ci95 == pytest.approx(4.302653 * 0.05 / np.sqrt(3), rel=1e-5)
+    assert row.verdict == "supported" and "| accelerated learning |" in claims.markdown(table)
+
+
 # --- pretraining through the CLI: resume after a kill, refusals ----------------------
 
 
@@ -382,7 +411,7 @@ def test_undeclared_runs_and_a_random_encoder_with_weights_are_refused(
     inputs = ["--pretraining", features, "--speech", tmp_path, "--datasets", tmp_path]
     random = ["ssl-probe", "--method", "random", "--seed", "0", "--model-dir", tmp_path]
     result = cli("--params", params, *random, *inputs, "--out", tmp_path / "p.json")
-    assert result.returncode == 2 and "random baseline" in result.stderr
+    assert result.returncode == 2 and "the baselines (random, log_mel) have none" in result.stderr
     assert not (tmp_path / "m").exists() and not (tmp_path / "p.json").exists()
 
 
@@ -406,8 +435,10 @@ def test_the_pipeline_pretrains_probes_and_tabulates(reproduced: Path) -> None:
     random = json.loads((ssl / "probes" / "random" / "seed0.json").read_text())
     assert random["encoder"] == {"weights": "as initialised", "seed": 0}
     table = pd.read_csv(ssl / "results.csv")
-    assert sorted(set(table["encoder"])) == ["bt", "invariance_only", "mbt_width", "random"]
-    assert len(table) == 4 * 4 * 4 and (table["seeds"] == 1).all()
+    assert sorted(set(table["encoder"])) == ["bt", "invariance_only", "log_mel", "mbt_width", "random"]
+    assert len(table) == 5 * 4 * 4 and (table["seeds"] == 1).all()
+    log_mel = json.loads((ssl / "probes" / "log_mel" / "seed0.json").read_text())
+    assert log_mel["encoder"] == {"weights": "none: each mel band's mean over time"}
     assert "**speaker** (chance" in (ssl / "results.md").read_text()
     page = (reproduced / "reports" / "ssl.html").read_text()
     assert "Accuracy against labelled clips" in page and "ssl_pretrain@bt-0" in page
@@ -447,8 +478,22 @@ def test_the_pipeline_reads_every_encoder_out_on_syntone(reproduced: Path) -> No
     assert manifest["shape"] == [60, 64, 37] and manifest["normalisation"]
     table = pd.read_csv(ssl / "transfer.csv")
     assert set(table["encoder"]) == {"bt", "mbt_width", "invariance_only", "random", "log_mel"}
-    assert set(table["factor"]) == {"waveform", "frequency_hz", "amplitude"} and len(table) == 15
-    assert table.loc[table["factor"] == "waveform", "mean"].between(0, 1).all()
+    read_out, scored = (table[table["group"] == group] for group in ("read_out", "suite"))
+    assert set(read_out["name"]) == {"waveform", "frequency_hz", "amplitude"} and len(read_out) == 5 * 3
+    assert read_out.loc[read_out["name"] == "waveform", "mean"].between(0, 1).all()
+    assert {"mig", "modularity", "dci_disentanglement", "dci_completeness"} <= set(scored["name"])
+    assert scored["mean"].between(0, 1).all()
     page = (reproduced / "reports" / "ssl.html").read_text()
     assert "Transfer: the speech encoders on SynTone" in page
     assert (ssl.parent.parent / "reports" / "ssl" / "transfer.png").stat().st_size > 10_000
+
+
+def test_the_pipeline_tests_every_claim_it_has_numbers_for(reproduced: Path) -> None:
+    """TINY has one seed and no mbt_l2: every test of bt or mbt_width runs, none can decide."""
+    table = pd.read_csv(reproduced / "artifacts" / "ssl" / "claims.csv")
+    assert set(table["claim"]) == {"accelerated learning", "transfer to SynTone", "not modular or compact",
+                                   "MBT helps most with little data"}  # fmt: skip
+    assert set(table["b"]) == {"random", "scratch", "bt"} and "mbt_l2" not in set(table["a"])
+    assert (table["verdict"] == "not testable (one seed)").all() and (table["seeds"] == 1).all()
+    assert "**The abstract's claims**" in (reproduced / "README.md").read_text()
+    assert 'id="claims"' in (reproduced / "reports" / "ssl.html").read_text()

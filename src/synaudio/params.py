@@ -31,6 +31,7 @@ RAVE = "rave_style"  # the RAVE study's representation under speech.scored
 ACIDS = "acids_rave"  # the RAVE study's cross-check: the real RAVE (rave.acids)
 RANDOM_ENCODER = "random"  # the self-supervised study's baseline: its encoder as initialised
 SCRATCH = "scratch"  # ... and its fine-tuning baseline: that encoder trained on the labels alone
+LOG_MEL = "log_mel"  # ... and its no-network baseline: each mel band's mean over time
 SYNTONE_INPUT = (128, 32)  # mels x frames of the reference network (its FC layers are sized for it)
 
 
@@ -536,8 +537,11 @@ class SelfSupervised(_Section):
             raise _invalid("methods", f"{RANDOM_ENCODER!r} names the untrained encoder baseline")
         if any(not 0 < f <= 1 for f in self.fractions):
             raise _invalid("fractions", f"labelled fractions lie in (0, 1], got {self.fractions}")
-        if SCRATCH in {*self.methods, *self.arms}:
-            raise _invalid("methods", f"{SCRATCH!r} names the from-scratch fine-tuning baseline")
+        taken = sorted({SCRATCH, LOG_MEL} & {*self.methods, *self.arms})
+        if taken:
+            raise _invalid(
+                "methods", f"{taken} name baselines (from-scratch fine-tuning, the time-averaged log-mel)"
+            )
         unknown = [m for m in self.finetune.methods if m not in {*self.methods, *self.arms}]
         if unknown:
             raise _invalid("finetune.methods", f"{unknown} are not under ssl.methods or ssl.arms")

@@ -84,7 +84,9 @@ def pretrain(args: argparse.Namespace) -> None:
 
 
 def _probe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", required=True, help="a name under ssl.methods or ssl.arms, or random")
+    parser.add_argument(
+        "--method", required=True, help="a name under ssl.methods or ssl.arms, random or log_mel"
+    )
     parser.add_argument("--seed", type=seed, required=True, help="its seed")
     parser.add_argument("--model-dir", type=Path, help="the pretrained encoder (not for random)")
     parser.add_argument("--pretraining", type=Path, required=True, help=f"its log-mels ({FEATURES_STAGE})")
@@ -97,14 +99,13 @@ def probe(args: argparse.Namespace) -> None:
     from synaudio import features
     from synaudio.command import write_json
     from synaudio.errors import UserError
-    from synaudio.params import RANDOM_ENCODER
     from synaudio.studies.ssl import probe, schema
 
     stage = Stage.open(args, threads=True)
     params = stage.params
-    if (args.method == RANDOM_ENCODER) == (args.model_dir is not None):
+    if (args.method in schema.UNTRAINED) == (args.model_dir is not None):
         raise UserError(
-            "--model-dir names a pretrained encoder; the random baseline (--method random) has none"
+            f"--model-dir names a pretrained encoder; the baselines ({', '.join(schema.UNTRAINED)}) have none"
         )
     encoder, made_by = schema.encoder(params, args.method, args.seed, args.model_dir)
     _, reference, _ = features.load_features(args.pretraining, FEATURES_STAGE)
@@ -197,12 +198,14 @@ def _transfer_arguments(parser: argparse.ArgumentParser) -> None:
         "--pretraining", type=Path, required=True, help=f"the pretraining log-mels ({FEATURES_STAGE})"
     )
     parser.add_argument("--dataset", type=Path, required=True, help="the SynTone dataset they were made from")
-    parser.add_argument("--out", type=Path, required=True, help="folder for transfer.json / .csv / .md")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for transfer.* and transfer_runs.json"
+    )
 
 
 def transfer(args: argparse.Namespace) -> None:
     from synaudio import features
-    from synaudio.command import write_results
+    from synaudio.command import write_json, write_results
     from synaudio.store import load_dataset
     from synaudio.studies.ssl import tables, transfer
 
@@ -214,9 +217,10 @@ def transfer(args: argparse.Namespace) -> None:
         found = transfer.run(params, args.models, rows, manifest, split, reference["normalisation"],
                              load_dataset(args.dataset).factors)  # fmt: skip
         table = tables.summarise_transfer(found)
-        write_results(args.out, table, tables.transfer_markdown(table, found["chance"]), name="transfer")
+        write_results(args.out, table, tables.transfer_markdown(table), name="transfer")
+        write_json(args.out / "transfer_runs.json", found)
         stage.log_metrics({
-            f"{row.encoder}/{row.factor}": row.mean for row in table.itertuples()
+            f"{row.encoder}/{row.name}": row.mean for row in table.itertuples()
         } | {"seconds": stage.seconds})  # fmt: skip
     stage.done(
         f"ssl transfer: {len(found['runs'])} representations of {sum(found['clips'].values())} SynTone clips "
@@ -233,9 +237,11 @@ def _aggregate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def aggregate(args: argparse.Namespace) -> None:
+    import json
+
     from synaudio.command import write_results
     from synaudio.declared import read_results
-    from synaudio.studies.ssl import tables
+    from synaudio.studies.ssl import claims, tables
 
     stage = Stage.open(args)
     required = ("model", "tasks")
@@ -246,6 +252,13 @@ def aggregate(args: argparse.Namespace) -> None:
         finetuned = tables.summarise(tables.finetune_rows(curves), by=("encoder", "task", "fraction", "step"))
         write_results(args.out, table, tables.markdown(table))
         write_results(args.out, finetuned, tables.finetune_markdown(finetuned), name="finetune")
+        per_seed = {
+            "probes": tables.long_rows(results).rename(columns={"accuracy": "score"}),
+            "finetune": tables.finetune_rows(curves).rename(columns={"accuracy": "score"}),
+            "transfer": tables.transfer_rows(json.loads(args.transfer.read_text())),
+        }
+        verdicts = claims.evaluate(per_seed, stage.params.ssl)
+        write_results(args.out, verdicts, claims.markdown(verdicts), name="claims")
     stage.done(
         f"ssl aggregate: {len(results)} probe files -> {len(table)} rows in {args.out}/results.*, "
         f"{len(curves)} fine-tuning files -> {len(finetuned)} rows in {args.out}/finetune.*"

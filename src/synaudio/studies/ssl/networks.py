@@ -15,6 +15,13 @@ from torch import nn
 from synaudio.params import SelfSupervised
 
 
+class TimeAverage(nn.Module):
+    """The no-network baseline: (N, 1, mels, frames) -> (N, mels), each band's mean over time."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 3))
+
+
 class SpeechEncoder(nn.Module):
     """(N, 1, mels, frames) log-mels -> (N, channels[-1]) representations."""
 

@@ -15,12 +15,11 @@ import pandas as pd
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import training_provenance
 from synaudio.inference import SUMMARY_FILE
-from synaudio.params import RANDOM_ENCODER, SCRATCH, Params
+from synaudio.params import SCRATCH, Params
 from synaudio.report import figures
 from synaudio.report.output import Output, render
 from synaudio.report.readme import patch_readme
-from synaudio.studies.ssl import schema, tables
-from synaudio.studies.ssl.schema import LOG_MEL
+from synaudio.studies.ssl import claims, schema, tables
 from synaudio.summaries import cell
 
 MARKERS = ("<!-- results:ssl -->", "<!-- /results:ssl -->")
@@ -46,21 +45,29 @@ def build(params: Params, artifacts: Path, out: Path, readme: Path | None) -> di
     started = time.perf_counter()
     table = pd.read_csv(artifacts / "results.csv")
     finetuned = pd.read_csv(artifacts / "finetune.csv")
-    markdown = tables.markdown(table) + "\n" + tables.finetune_markdown(finetuned)
     transferred = pd.read_csv(artifacts / "transfer.csv")
+    verdicts = pd.read_csv(artifacts / "claims.csv")
+    markdown = "\n".join([
+        "**The abstract's claims**, each a paired difference over seeds (`claims.py` says the rule):", "",
+        claims.markdown(verdicts), "**Linear probes** (frozen encoder)", "", tables.markdown(table),
+        "**Fine-tuning** (encoder and head trained)", "", tables.finetune_markdown(finetuned),
+        "**Transfer to SynTone** (frozen encoder; metrics suite on the same codes)", "",
+        tables.transfer_markdown(transferred),
+    ])  # fmt: skip
     labels = zip(finetuned["task"], finetuned["fraction"], strict=True)
     panels = finetuned.assign(panel=[f"{task}, {fraction:.0%} of the labels" for task, fraction in labels])
     with atomic_directory(out / "ssl") as staging:
         output = Output(staging, "ssl")
         figures.accuracy_curves(panels, output.path("steps.png"), x="step", xlabel="fine-tuning steps",
                                 panel="panel", untrained=[SCRATCH])  # fmt: skip
+        read_out = transferred[transferred["group"] == "read_out"]
         figures.probe_bars(
-            transferred.assign(model=transferred["encoder"], metric=transferred["factor"], group="probe"),
-            output.path("transfer.png"), untrained=[RANDOM_ENCODER, LOG_MEL],
+            read_out.assign(model=read_out["encoder"], metric=read_out["name"], group="probe"),
+            output.path("transfer.png"), untrained=schema.UNTRAINED,
             xlabel="held-out accuracy (waveform) or R² (frequency, amplitude); black tick: chance",
         )  # fmt: skip
         figures.accuracy_curves(table, output.path("labels.png"), x="labelled", xlabel="labelled clips",
-                                log_x=True, untrained=[RANDOM_ENCODER])  # fmt: skip
+                                log_x=True, untrained=schema.UNTRAINED)  # fmt: skip
         (staging / "manifest.json").write_text(json.dumps({"page": "ssl.html"}, indent=2) + "\n")
         html = render(
             Path(__file__).parent / "ssl.html.j2", ssl=params.ssl, curves=output.link("labels.png"),
@@ -68,6 +75,7 @@ def build(params: Params, artifacts: Path, out: Path, readme: Path | None) -> di
             steps=output.link("steps.png"), finetune=params.ssl.finetune,
             finetune_tables=_finetune_tables(finetuned),
             transfer=output.link("transfer.png"), transfer_settings=params.ssl.transfer,
+            evaluation=params.evaluation, claims=verdicts.to_dict("records"),
             transfer_table=_transfer_table(transferred),
         )  # fmt: skip
     atomic_write_text(out / "ssl.html", html)
@@ -104,12 +112,17 @@ def _finetune_tables(finetuned: pd.DataFrame) -> dict[str, Any]:
     return {"early": steps[1], "last": steps[-1], "tasks": early}
 
 
-def _transfer_table(transferred: pd.DataFrame) -> dict[str, Any]:
-    """The transfer read-out: its factors (with chance) and per representation its cells."""
-    factors = list(dict.fromkeys(zip(transferred["factor"], transferred["chance"], strict=True)))
-    rows = []
-    for encoder, group in transferred.groupby("encoder", sort=False):
-        cells = {r.factor: cell(r.mean, r.ci95, r.seeds) for r in group.itertuples()}
-        rows.append({"encoder": encoder, "seeds": int(group["seeds"].max()),
-                     "cells": [cells.get(f, "-") for f, _ in factors]})  # fmt: skip
-    return {"factors": factors, "rows": rows}
+def _transfer_table(transferred: pd.DataFrame) -> list[dict[str, Any]]:
+    """The transfer tables (read-out, metrics suite): their columns (with chance for the
+    read-out) and per representation its cells."""
+    out = []
+    for group in ("read_out", "suite"):
+        part = transferred[transferred["group"] == group]
+        columns = list(dict.fromkeys(zip(part["name"], part["chance"], strict=True)))
+        rows = []
+        for encoder, rows_of in part.groupby("encoder", sort=False):
+            cells = {r.name: cell(r.mean, r.ci95, r.seeds) for r in rows_of.itertuples()}
+            rows.append({"encoder": encoder, "seeds": int(rows_of["seeds"].max()),
+                         "cells": [cells.get(name, "-") for name, _ in columns]})  # fmt: skip
+        out.append({"group": group, "columns": columns, "rows": rows})
+    return out

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from synaudio.errors import UserError
-from synaudio.params import RANDOM_ENCODER, Params
+from synaudio.params import LOG_MEL, RANDOM_ENCODER, Params
 
 if TYPE_CHECKING:
     from torch import nn
 
-LOG_MEL = "log_mel"  # the transfer read-out's no-network baseline: each mel band's mean over time
+UNTRAINED = (RANDOM_ENCODER, LOG_MEL)  # the baselines with no weights to load
 
 
 def trained(params: Params) -> list[tuple[str, int]]:
@@ -48,13 +48,15 @@ def pretraining_rows(params: Params, factors: pd.DataFrame) -> slice:
 def encoder(params: Params, name: str, seed: int, model_dir: Path | None) -> tuple[nn.Module, dict[str, Any]]:
     """A pretrained encoder from its folder, or - `name` random - the encoder every
     pretraining with this seed starts from (the same seeding: torch's generator, then the
-    network built first); and what made it, for the probes' JSON."""
+    network built first), or - log_mel - the time average; and what made it, for the JSON."""
     import torch
 
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE
-    from synaudio.studies.ssl.networks import network
+    from synaudio.studies.ssl.networks import TimeAverage, network
 
+    if name == LOG_MEL:
+        return TimeAverage(), {"weights": "none: each mel band's mean over time"}
     if name == RANDOM_ENCODER:
         torch.manual_seed(seed)
         return network(params.ssl).encoder, {"weights": "as initialised", "seed": seed}

@@ -12,17 +12,20 @@ from typing import Any
 import pandas as pd
 
 from synaudio.declared import stage_id
-from synaudio.params import RANDOM_ENCODER, SCRATCH, Params
+from synaudio.params import LOG_MEL, RANDOM_ENCODER, SCRATCH, Params
 from synaudio.studies.ssl import schema
 from synaudio.summaries import cell, interval
 
 
 def declared(params: Params, probes: Path) -> list[tuple[Path, str]]:
-    """(probe JSON, the stage that writes it) for every pretrained encoder and the random one."""
+    """(probe JSON, the stage that writes it) for every pretrained encoder and the baselines."""
     pretrained = [(name, seed, stage_id(schema.probe_stage(name, params), name, seed))
                   for name, seed in schema.trained(params)]  # fmt: skip
     random = [(RANDOM_ENCODER, seed, stage_id("ssl_random_probe", seed)) for seed in params.ssl.seeds]
-    return [(probes / name / f"seed{seed}.json", stage) for name, seed, stage in pretrained + random]
+    log_mel = [(LOG_MEL, 0, "ssl_log_mel_probe")]
+    return [
+        (probes / name / f"seed{seed}.json", stage) for name, seed, stage in pretrained + random + log_mel
+    ]
 
 
 def finetune_declared(params: Params, folder: Path) -> list[tuple[Path, str]]:
@@ -127,31 +130,43 @@ def finetune_markdown(table: pd.DataFrame) -> str:
     )
 
 
+def transfer_rows(found: dict[str, Any]) -> pd.DataFrame:
+    """Per representation and seed, each read-out and suite score (group, name, score)."""
+    return pd.DataFrame([
+        {"encoder": run["encoder"], "seed": run["seed"], "group": group, "name": name, "score": score}
+        for run in found["runs"] for group in ("read_out", "suite") for name, score in run[group].items()
+    ])  # fmt: skip
+
+
 def summarise_transfer(found: dict[str, Any]) -> pd.DataFrame:
-    """One row per (encoder, factor): mean, std, 95 % half-width over seeds, and chance."""
-    long = pd.DataFrame(found["runs"]).melt(
-        id_vars=["encoder", "seed"], var_name="factor", value_name="score"
-    )
+    """One row per (encoder, group, name) - group read_out (name: a SynTone factor) or
+    suite (name: a metric): mean, std, 95 % half-width over seeds, and chance (read-out)."""
+    long = transfer_rows(found)
     table = (
-        long.groupby(["encoder", "factor"], sort=False)
+        long.groupby(["encoder", "group", "name"], sort=False)
         .agg(mean=("score", "mean"), std=("score", _std), seeds=("score", "size"))
         .reset_index()
     )
     table["ci95"] = [interval(std, seeds) for std, seeds in zip(table["std"], table["seeds"], strict=True)]
-    table["chance"] = table["factor"].map(found["chance"])
+    table["chance"] = table["name"].map(found["chance"])
     return table
 
 
-def transfer_markdown(table: pd.DataFrame, chance: dict[str, float]) -> str:
-    """Encoders x SynTone factors (waveform: accuracy; the others: R^2)."""
-    factors = list(dict.fromkeys(table["factor"]))
-    head = " | ".join(
-        f"{f} ({'accuracy' if f == 'waveform' else 'R^2'}; chance {chance[f]:.2f})" for f in factors
-    )
-    out = [f"| representation | {head} |", "|---|" + "---:|" * len(factors)]
-    for encoder, rows in table.groupby("encoder", sort=False):
-        cells = {r.factor: cell(r.mean, r.ci95, r.seeds) for r in rows.itertuples()}
-        seeds = int(rows["seeds"].max())
-        out.append(f"| {encoder} ({seeds} seed{'s' if seeds > 1 else ''}) | "
-                   + " | ".join(cells[f] for f in factors) + " |")  # fmt: skip
-    return "\n".join(out) + "\n"
+def transfer_markdown(table: pd.DataFrame) -> str:
+    """Representations x SynTone factors (waveform: accuracy; the others: R^2), then x the
+    metrics suite's scores on the same codes."""
+    out = []
+    for group, title in (("read_out", "linear read-out"), ("suite", "metrics suite")):
+        part = table[table["group"] == group]
+        names = list(dict.fromkeys(part["name"]))
+        chance = dict(zip(part["name"], part["chance"], strict=False))
+        score = {n: "accuracy" if n == "waveform" else "R^2" for n in names}
+        heads = [f"{n} ({score[n]}; chance {chance[n]:.2f})" if group == "read_out" else n for n in names]
+        out += [f"| representation ({title}) | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(names)]
+        for encoder, rows in part.groupby("encoder", sort=False):
+            cells = {r.name: cell(r.mean, r.ci95, r.seeds) for r in rows.itertuples()}
+            seeds = int(rows["seeds"].max())
+            out.append(f"| {encoder} ({seeds} seed{'s' if seeds > 1 else ''}) | "
+                       + " | ".join(cells[n] for n in names) + " |")  # fmt: skip
+        out.append("")
+    return "\n".join(out)

@@ -8,6 +8,12 @@ linearly: the waveform by a multinomial logistic probe (accuracy; chance 0.25), 
 and amplitude by ridge regression (held-out R^2), both on representations standardised
 over the training clips. Baselines: the untrained encoder and the time-averaged log-mel
 itself (64 numbers per clip, no network).
+
+The same codes of the held-out clips get the archive's metrics suite (synaudio.metrics,
+the chance-corrected information estimator, evaluation.bins and evaluation.dci_estimator
+as the SynTone study's corrected protocol uses them), which tests the abstract's claim
+that invariance and redundancy reduction do not make modular, compact codes: factors
+known exactly, 128 codes to spread them over.
 """
 
 from __future__ import annotations
@@ -19,15 +25,17 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
+from tqdm import tqdm
 
+from synaudio import metrics
 from synaudio.metrics.softmax import fit_softmax
-from synaudio.params import RANDOM_ENCODER, Params, SslTransfer
+from synaudio.params import LOG_MEL, RANDOM_ENCODER, Evaluation, Params, SslTransfer
 from synaudio.studies.ssl import schema
 from synaudio.studies.ssl.probe import in_scale, represent
-from synaudio.studies.ssl.schema import LOG_MEL
 
 CLASSIFIED = ("waveform",)  # read out by accuracy; the other factors by R^2
 REGRESSED = ("frequency_hz", "amplitude")
+SUITE = ("mig", "modularity", "sap", "dci")  # the metrics suite's scores (dci: its three numbers)
 
 
 def subsets(split: dict[str, np.ndarray], settings: SslTransfer) -> tuple[np.ndarray, np.ndarray]:
@@ -40,11 +48,6 @@ def subsets(split: dict[str, np.ndarray], settings: SslTransfer) -> tuple[np.nda
         rng.choice(split["test"], size=min(settings.test_clips, len(split["test"])), replace=False)
     )
     return train, test
-
-
-def time_average(features: np.ndarray) -> np.ndarray:
-    """The no-network representation: each mel band averaged over the clip's frames."""
-    return features.mean(axis=-1, dtype=np.float64)
 
 
 def read_out(x: np.ndarray, factors: dict[str, np.ndarray], n_train: int) -> dict[str, float]:
@@ -82,33 +85,44 @@ def factor_values(table: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def suite(
+    x: np.ndarray, factors: dict[str, np.ndarray], n_train: int, evaluation: Evaluation
+) -> dict[str, Any]:
+    """The metrics suite on the held-out clips' codes: {"metrics": {name: score}, "settings"}."""
+    truth = np.column_stack([factors[name][n_train:] for name in (*CLASSIFIED, *REGRESSED)])
+    result = metrics.evaluate(
+        truth, x[n_train:], metrics=SUITE, bins=evaluation.bins, dci_estimator=evaluation.dci_estimator,
+        factor_kinds=("categorical",) * len(CLASSIFIED) + ("continuous",) * len(REGRESSED),
+        mi_estimator="chance_corrected",
+    )  # fmt: skip
+    return {
+        "metrics": {k: v for k, v in result["metrics"].items() if "/" not in k},
+        "settings": result["settings"],
+    }
+
+
 def run(
     params: Params, models: Path, features: np.ndarray, manifest: dict[str, Any],
     split: dict[str, np.ndarray], reference: dict[str, float], syntone_factors: pd.DataFrame,
 ) -> dict[str, Any]:  # fmt: skip
     """Every pretrained encoder, the untrained one at each seed and the log-mel baseline,
-    read out on the same clips: {"clips", "chance", "runs": [{encoder, seed, <factor>: score}]}."""
+    on the same clips: {"clips", "chance", "settings" (the suite's), "runs": [{encoder,
+    seed, "read_out": {factor: score}, "suite": {metric: score}}]}."""
     train, test = subsets(split, params.ssl.transfer)
     rows = np.concatenate([train, test])
     x = in_scale(
         np.asarray(features[rows]), manifest["normalisation"], reference, params.speech.features.top_db
     )
     factors = factor_values(syntone_factors, rows)
-    encoders = schema.trained(params) + [(RANDOM_ENCODER, seed) for seed in params.ssl.seeds]
-    runs = []
-    for name, seed in encoders:
-        model_dir = None if name == RANDOM_ENCODER else models / name / f"seed{seed}"
-        encoder, _ = schema.encoder(params, name, seed, model_dir)
-        runs.append(
-            {
-                "encoder": name,
-                "seed": seed,
-                **read_out(represent(encoder, x, lambda b: b), factors, len(train)),
-            }
-        )
-    runs.append({"encoder": LOG_MEL, "seed": 0, **read_out(time_average(x), factors, len(train))})
-    return {
-        "clips": {"train": len(train), "test": len(test)},
-        "chance": chance(factors, len(train)),
-        "runs": runs,
-    }
+    representations = [(name, seed) for name, seed in schema.trained(params)]
+    representations += [(RANDOM_ENCODER, seed) for seed in params.ssl.seeds] + [(LOG_MEL, 0)]
+    runs, settings = [], {}
+    for name, seed in tqdm(representations, unit="representation", desc="transfer", disable=None):
+        model_dir = None if name in schema.UNTRAINED else models / name / f"seed{seed}"
+        codes = represent(schema.encoder(params, name, seed, model_dir)[0], x, lambda batch: batch)
+        scored = suite(codes, factors, len(train), params.evaluation)
+        settings = scored["settings"]
+        runs.append({"encoder": name, "seed": seed, "read_out": read_out(codes, factors, len(train)),
+                     "suite": scored["metrics"]})  # fmt: skip
+    return {"clips": {"train": len(train), "test": len(test)}, "chance": chance(factors, len(train)),
+            "settings": settings, "runs": runs}  # fmt: skip
