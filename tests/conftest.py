@@ -79,6 +79,7 @@ TINY: dict[str, Any] = {
         "epochs": 2,
         "finetune": {
             "methods": ["mbt_width"],
+            "seeds": [0],
             "tasks": ["speaker", "style"],
             "fractions": [0.5, 1.0],
             "evaluate_at": [0, 2, 4],

@@ -77,7 +77,22 @@ MISTAKES = [
     ("ssl.arms", {"bt": {}}, "ssl.arms: ['bt'] are also under ssl.methods"),
     ("ssl.methods", {"random": {}}, "ssl.methods: 'random' names the untrained encoder baseline"),
     ("ssl.fractions", [0.0, 1.0], "ssl.fractions: labelled fractions lie in (0, 1]"),
-    ("ssl.tasks", {"style": {"version": "large", "factor": "style_index"}}, "ssl.tasks: versions ['large']"),
+    (
+        "ssl.tasks",
+        {
+            "speaker": {"version": "small", "factor": "speaker_index"},
+            "keyword": {"version": "small", "factor": "keyword_id"},
+            "style": {"version": "large", "factor": "style_index"},
+        },
+        "ssl.tasks: versions ['large']",
+    ),
+    (
+        "ssl.finetune.methods",
+        ["nope"],
+        "ssl.finetune.methods: ['nope'] are not under ssl.methods or ssl.arms",
+    ),
+    ("ssl.finetune.evaluate_at", [5, 10], "ssl.finetune.evaluate_at: increasing steps from 0"),
+    ("ssl.methods", {"log_mel": {}}, "ssl.methods: ['log_mel'] name baselines"),
     ("ssl.views.crop_frames", 200, "ssl.views.crop_frames: longer than the 128 frames of a clip"),
 ]
 

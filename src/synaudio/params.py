@@ -460,7 +460,7 @@ class SslFinetune(_Section):
     `evaluate_at` (0: before any update; the last: the run's length)."""
 
     methods: list[str] = Field(default_factory=lambda: ["bt", "mbt_l2", "mbt_width"])
-    seeds: Seeds = Field(default_factory=lambda: [0])
+    seeds: Seeds = Field(default_factory=lambda: [0, 1])
     tasks: list[str] = Field(default_factory=lambda: ["speaker", "keyword"], min_length=1)
     fractions: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0], min_length=1)
     evaluate_at: list[int] = Field(default_factory=lambda: [0, 25, 50, 100, 200], min_length=2)

@@ -343,13 +343,15 @@ def accuracy_curves(
     untrained: Sequence[str] = (),
 ) -> Path:  # fmt: skip
     """Held-out accuracy against column `x`, one panel per value of column `panel`, one line
-    per encoder (band: 95 % interval over seeds), chance dashed; `untrained` encoders in grey.
+    per encoder (band: 95 % interval over seeds), chance dashed; `untrained` encoders in greys.
 
     `table`: rows (encoder, <panel>, <x>, mean, ci95, chance)."""
     panels = list(dict.fromkeys(table[panel]))
     encoders = list(dict.fromkeys(table["encoder"]))
     colours = plt.get_cmap("tab10").colors
-    palette = {e: "#888888" if e in untrained else colours[k % len(colours)] for k, e in enumerate(encoders)}
+    greys = iter(("#666666", "#aaaaaa", "#888888", "#cccccc"))
+    palette = {e: next(greys) if e in untrained else colours[k % len(colours)]
+               for k, e in enumerate(encoders)}  # fmt: skip
     columns = min(len(panels), 4)
     rows = -(-len(panels) // columns)
     with plt.rc_context(STYLE):
