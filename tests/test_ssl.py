@@ -482,7 +482,7 @@ def test_the_pipeline_reads_every_encoder_out_on_syntone(reproduced: Path) -> No
     assert set(read_out["name"]) == {"waveform", "frequency_hz", "amplitude"} and len(read_out) == 5 * 3
     assert read_out.loc[read_out["name"] == "waveform", "mean"].between(0, 1).all()
     assert {"mig", "modularity", "dci_disentanglement", "dci_completeness"} <= set(scored["name"])
-    assert scored["mean"].between(0, 1).all()
+    assert scored["mean"].between(-1e-12, 1).all()  # float rounding may leave -1e-15 for a 0
     page = (reproduced / "reports" / "ssl.html").read_text()
     assert "Transfer: the speech encoders on SynTone" in page
     assert (ssl.parent.parent / "reports" / "ssl" / "transfer.png").stat().st_size > 10_000
@@ -493,7 +493,7 @@ def test_the_pipeline_tests_every_claim_it_has_numbers_for(reproduced: Path) -> 
     table = pd.read_csv(reproduced / "artifacts" / "ssl" / "claims.csv")
     assert set(table["claim"]) == {"accelerated learning", "transfer to SynTone", "not modular or compact",
                                    "MBT helps most with little data"}  # fmt: skip
-    assert set(table["b"]) == {"random", "scratch", "bt"} and "mbt_l2" not in set(table["a"])
+    assert set(table["b"]) == {"random", "bt"} and "mbt_l2" not in set(table["a"])  # bt is not fine-tuned
     assert (table["verdict"] == "not testable (one seed)").all() and (table["seeds"] == 1).all()
     assert "**The abstract's claims**" in (reproduced / "README.md").read_text()
     assert 'id="claims"' in (reproduced / "reports" / "ssl.html").read_text()

@@ -233,7 +233,10 @@ def _aggregate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--finetune", type=Path, required=True, help="the learning curves' folder (ssl_finetune)"
     )
-    parser.add_argument("--out", type=Path, required=True, help="folder for results.* and finetune.*")
+    parser.add_argument("--transfer", type=Path, required=True, help="transfer_runs.json (ssl_transfer)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for results.*, finetune.* and claims.*"
+    )
 
 
 def aggregate(args: argparse.Namespace) -> None:
