@@ -83,16 +83,21 @@ def pretrain(args: argparse.Namespace) -> None:
     )
 
 
+def _downstream_arguments(parser: argparse.ArgumentParser, baseline: str, out: str) -> None:
+    """What a downstream command (probe, fine-tuning) reads and writes besides its method and seed."""
+    parser.add_argument("--model-dir", type=Path, help=f"the pretrained encoder (not for {baseline})")
+    parser.add_argument("--pretraining", type=Path, required=True, help=f"its log-mels ({FEATURES_STAGE})")
+    parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
+    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument("--out", type=Path, required=True, help=f"{out} (a DVC metrics file)")
+
+
 def _probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", required=True, help="a name under ssl.methods or ssl.arms, random or log_mel"
     )
     parser.add_argument("--seed", type=seed, required=True, help="its seed")
-    parser.add_argument("--model-dir", type=Path, help="the pretrained encoder (not for random)")
-    parser.add_argument("--pretraining", type=Path, required=True, help=f"its log-mels ({FEATURES_STAGE})")
-    parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
-    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
-    parser.add_argument("--out", type=Path, required=True, help="the probes' JSON (a DVC metrics file)")
+    _downstream_arguments(parser, "random", "the probes' JSON")
 
 
 def probe(args: argparse.Namespace) -> None:
@@ -127,13 +132,7 @@ def probe(args: argparse.Namespace) -> None:
 def _finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", required=True, help="one of ssl.finetune.methods, or scratch")
     parser.add_argument("--seed", type=seed, required=True, help="one of ssl.finetune.seeds")
-    parser.add_argument("--model-dir", type=Path, help="the pretrained encoder (not for scratch)")
-    parser.add_argument("--pretraining", type=Path, required=True, help=f"its log-mels ({FEATURES_STAGE})")
-    parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
-    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
-    parser.add_argument(
-        "--out", type=Path, required=True, help="the learning curves' JSON (a DVC metrics file)"
-    )
+    _downstream_arguments(parser, "scratch", "the learning curves' JSON")
 
 
 def finetune(args: argparse.Namespace) -> None:
@@ -251,13 +250,14 @@ def aggregate(args: argparse.Namespace) -> None:
     with stage.tracked("ssl aggregate"):
         results = read_results(tables.declared(stage.params, args.probes), required=required)
         curves = read_results(tables.finetune_declared(stage.params, args.finetune), required=required)
-        table = tables.summarise(tables.long_rows(results))
-        finetuned = tables.summarise(tables.finetune_rows(curves), by=("encoder", "task", "fraction", "step"))
+        probed, tuned = tables.long_rows(results), tables.finetune_rows(curves)
+        table = tables.summarise(probed)
+        finetuned = tables.summarise(tuned, by=("encoder", "task", "fraction", "step"))
         write_results(args.out, table, tables.markdown(table))
         write_results(args.out, finetuned, tables.finetune_markdown(finetuned), name="finetune")
         per_seed = {
-            "probes": tables.long_rows(results).rename(columns={"accuracy": "score"}),
-            "finetune": tables.finetune_rows(curves).rename(columns={"accuracy": "score"}),
+            "probes": probed.rename(columns={"accuracy": "score"}),
+            "finetune": tuned.rename(columns={"accuracy": "score"}),
             "transfer": tables.transfer_rows(json.loads(args.transfer.read_text())),
         }
         verdicts = claims.evaluate(per_seed, stage.params.ssl)

@@ -86,16 +86,23 @@ def build(params: Params, artifacts: Path, out: Path, readme: Path | None) -> di
             "seconds": time.perf_counter() - started}  # fmt: skip
 
 
+def _encoder_rows(part: pd.DataFrame, column: str, keys: list[Any]) -> list[dict[str, Any]]:
+    """Per encoder of `part`: its seeds and one cell (mean +- 95 % interval) per value of
+    `column` in `keys` ("-" where it has none)."""
+    rows = []
+    for encoder, group in part.groupby("encoder", sort=False):
+        cells = {getattr(r, column): cell(r.mean, r.ci95, r.seeds) for r in group.itertuples()}
+        rows.append({"encoder": encoder, "seeds": int(group["seeds"].max()),
+                     "cells": [cells.get(key, "-") for key in keys]})  # fmt: skip
+    return rows
+
+
 def _task_tables(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Per task: its fractions (with labelled clips), and per encoder its cells."""
     out = []
     for task, part in table.groupby("task", sort=False):
         fractions = list(dict.fromkeys(zip(part["fraction"], part["labelled"], strict=True)))
-        rows = []
-        for encoder, group in part.groupby("encoder", sort=False):
-            cells = {r.fraction: cell(r.mean, r.ci95, r.seeds) for r in group.itertuples()}
-            rows.append({"encoder": encoder, "seeds": int(group["seeds"].max()),
-                         "cells": [cells.get(f, "-") for f, _ in fractions]})  # fmt: skip
+        rows = _encoder_rows(part, "fraction", [f for f, _ in fractions])
         chance = float(part["chance"].iloc[0])
         out.append({"task": task, "chance": chance, "fractions": fractions, "rows": rows})
     return out
@@ -119,10 +126,6 @@ def _transfer_table(transferred: pd.DataFrame) -> list[dict[str, Any]]:
     for group in ("read_out", "suite"):
         part = transferred[transferred["group"] == group]
         columns = list(dict.fromkeys(zip(part["name"], part["chance"], strict=True)))
-        rows = []
-        for encoder, rows_of in part.groupby("encoder", sort=False):
-            cells = {r.name: cell(r.mean, r.ci95, r.seeds) for r in rows_of.itertuples()}
-            rows.append({"encoder": encoder, "seeds": int(rows_of["seeds"].max()),
-                         "cells": [cells.get(name, "-") for name, _ in columns]})  # fmt: skip
+        rows = _encoder_rows(part, "name", [name for name, _ in columns])
         out.append({"group": group, "columns": columns, "rows": rows})
     return out
