@@ -111,6 +111,23 @@ def test_git_dirty_ignores_the_stage_outputs_and_sees_a_code_change(reproduced: 
     assert git_state(project, [summary])["git.dirty"] == "true"
 
 
+def test_git_dirty_survives_a_lock_caught_mid_write(tmp_path: Path) -> None:
+    """Parallel stages rewrite dvc.lock in place; a reader may see it cut after a stage name."""
+    from synaudio.tracking import git_state
+
+    git(tmp_path, "init", "-q")
+    (tmp_path / "out.json").write_text("{}")
+    (tmp_path / "code.py").write_text("")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages:\n  a:\n    outs:\n    - path: out.json\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "init")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages:\n  a:\n")  # cut mid-write
+    (tmp_path / "out.json").write_text('{"new": 1}')  # an upstream stage's output, rewritten
+    assert git_state(tmp_path)["git.dirty"] == "false"
+    (tmp_path / "code.py").write_text("# edited\n")
+    assert git_state(tmp_path)["git.dirty"] == "true"
+
+
 # 6. Never delete what we did not write
 
 

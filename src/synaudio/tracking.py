@@ -108,16 +108,37 @@ def _close_orphans(experiment_id: str) -> None:
             client.set_terminated(run.info.run_id, status="KILLED")
 
 
-def _pipeline_outputs(root: Path) -> list[str]:
-    """dvc.lock and every output it records: DVC rewrites these while a pipeline runs."""
+def _lock_outputs(text: str) -> list[str]:
+    """The output paths a dvc.lock text records; tolerant of a lock caught mid-write."""
     import yaml
 
     try:
-        lock = yaml.safe_load((root / "dvc.lock").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return ["dvc.lock"]
-    stages = lock.get("stages", {}) if isinstance(lock, dict) else {}
-    return ["dvc.lock", *(out["path"] for stage in stages.values() for out in stage.get("outs", []))]
+        lock = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        return []
+    return [
+        out["path"]
+        for stage in stages.values()
+        if isinstance(stage, dict) and isinstance(stage.get("outs"), list)
+        for out in stage["outs"]
+        if isinstance(out, dict) and isinstance(out.get("path"), str)
+    ]
+
+
+def _pipeline_outputs(root: Path, committed_lock: str) -> list[str]:
+    """dvc.lock and every output it records: DVC rewrites these while a pipeline runs.
+
+    DVC rewrites dvc.lock in place while parallel stages run, so the file on disk may be
+    half-written; the committed lock (stable during a run) is read too.
+    """
+    try:
+        current = (root / "dvc.lock").read_text()
+    except OSError:
+        current = ""
+    return ["dvc.lock", *_lock_outputs(committed_lock), *_lock_outputs(current)]
 
 
 def git_state(root: Path, outputs: Sequence[Path] = ()) -> dict[str, str]:
@@ -139,7 +160,11 @@ def git_state(root: Path, outputs: Sequence[Path] = ()) -> dict[str, str]:
         changed = [entry[3:] for entry in status.split("\0") if entry]
     except (OSError, subprocess.CalledProcessError):
         return {"git.commit": "unknown", "git.dirty": "unknown"}
-    ignored = _pipeline_outputs(top) + [
+    try:
+        committed_lock = git("show", "HEAD:dvc.lock")
+    except subprocess.CalledProcessError:  # no lock committed yet
+        committed_lock = ""
+    ignored = _pipeline_outputs(top, committed_lock) + [
         Path(os.path.abspath(path)).relative_to(top).as_posix()
         for path in outputs
         if Path(os.path.abspath(path)).is_relative_to(top)
