@@ -28,7 +28,7 @@ IMAGE ?= synaudio:0.1.0
 PYTEST_ARGS ?=
 , := ,
 
-.PHONY: help install system-packages data test test-slow clone-check lint all quick sweep report ui bench lock \
+.PHONY: help install system-packages data test test-slow clone-check lint all quick sweep server server-stop push pull report ui bench lock \
         acids-venv acids-rave docker-build docker-run image-test clean
 
 help: ## list the targets (this text)
@@ -159,6 +159,18 @@ sweep: install data ## a parameter grid as queued DVC experiments drained by par
 	@test -n "$(SET)" || { echo 'error: give the grid, e.g. make sweep SET="ssl.lr=1e-3,3e-3" STAGES=ssl_pretrain' >&2; exit 2; }
 	synaudio tracking-init
 	synaudio sweep $(STAGES) $(foreach s,$(SET),--set $(s)) $(if $(JOBS),--jobs $(JOBS)) $(if $(NAME),--name $(NAME))
+
+server: install ## a shared MLflow server on 127.0.0.1:5001 (PostgreSQL + S3 artifacts); `make server-stop` ends it
+	synaudio server start
+
+server-stop: install ## stop `make server`'s processes (PostgreSQL's data stays in build/server)
+	synaudio server stop
+
+push: install ## upload DVC's cache to the shared remote (SYNAUDIO_REMOTE=s3://bucket/prefix, AWS_ENDPOINT_URL=; or dvc's default)
+	synaudio remote push
+
+pull: install ## fetch datasets, features and checkpoints from the shared remote instead of regenerating them
+	synaudio remote pull
 
 # The report's regenerable inputs first; then, should the committed weights not match this
 # machine's features (code or CPU kernels changed), stop rather than retrain for hours.

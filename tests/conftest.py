@@ -86,6 +86,7 @@ TINY: dict[str, Any] = {
             "batch_size": 4,
             "eval_clips": 8,
         },
+        "vae_family": {"models": ["vae"], "seeds": [0]},
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from synaudio.params import SelfSupervised, SslFinetune, SslTask, SslTransfer, SslViews
+from synaudio.errors import UserError
+from synaudio.params import SelfSupervised, SslFinetune, SslTask, SslTransfer, SslViews, validate
 from synaudio.studies.ssl import claims, finetune, objectives, probe, transfer
 from synaudio.studies.ssl.networks import SpeechEncoder, TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
@@ -305,6 +306,15 @@ def test_finetune_settings_are_checked_against_the_pretrainings() -> None:
         SelfSupervised(finetune={"evaluate_at": [5, 10]})
 
 
+def test_the_vae_family_baseline_names_trained_speech_models() -> None:
+    with pytest.raises(UserError, match=r"ssl.vae_family.models: \['nope'\] are not under speech.models"):
+        validate({"ssl": {"vae_family": {"models": ["nope"]}}})
+    with pytest.raises(UserError, match=r"ssl.vae_family.seeds: \[7\] are not under speech.seeds"):
+        validate({"ssl": {"vae_family": {"seeds": [7]}}})
+    with pytest.raises(UserError, match="name baselines"):
+        validate({"ssl": {"methods": {"vae": {}}}})
+
+
 # --- transfer read-out -------------------------------------------------------------
 
 
@@ -359,6 +369,19 @@ def test_claims_pair_seeds_and_compute_the_difference() -> None:
     assert row.difference == pytest.approx(0.25)
     assert row.ci95 == pytest.approx(4.302653 * 0.05 / np.sqrt(3), rel=1e-5)
     assert row.verdict == "supported" and "| accelerated learning |" in claims.markdown(table)
+
+
+def test_the_seedless_log_mel_pairs_with_every_seed() -> None:
+    at = {"task": "keyword", "fraction": 0.01}
+    probes = pd.DataFrame(
+        [{"encoder": "bt", "seed": s, **at, "score": 0.5 + 0.1 * s} for s in (0, 1, 2)]
+        + [{"encoder": "log_mel", "seed": 0, **at, "score": 0.4}]
+    )  # fmt: skip
+    empty = pd.DataFrame(columns=["encoder", "seed", "task", "fraction", "step", "group", "name", "score"])
+    table = claims.evaluate({"probes": probes, "finetune": empty, "transfer": empty}, SelfSupervised())
+    (row,) = table.itertuples()
+    assert (row.b, row.seeds, row.b_mean) == ("log_mel", 3, pytest.approx(0.4))
+    assert row.difference == pytest.approx(0.2) and row.ci95 == pytest.approx(4.302653 * 0.1 / np.sqrt(3))
 
 
 # --- pretraining through the CLI: resume after a kill, refusals ----------------------
@@ -435,8 +458,11 @@ def test_the_pipeline_pretrains_probes_and_tabulates(reproduced: Path) -> None:
     random = json.loads((ssl / "probes" / "random" / "seed0.json").read_text())
     assert random["encoder"] == {"weights": "as initialised", "seed": 0}
     table = pd.read_csv(ssl / "results.csv")
-    assert sorted(set(table["encoder"])) == ["bt", "invariance_only", "log_mel", "mbt_width", "random"]
-    assert len(table) == 5 * 4 * 4 and (table["seeds"] == 1).all()
+    assert sorted(set(table["encoder"])) == ["bt", "invariance_only", "log_mel", "mbt_width", "random", "vae"]
+    assert len(table) == 6 * 4 * 4 and (table["seeds"] == 1).all()
+    vae = json.loads((ssl / "probes" / "vae" / "seed0.json").read_text())
+    assert vae["encoder"]["small"]["weights"].endswith("speech/small/models/vae/seed0/model.pt")
+    assert sorted(vae["encoder"]) == ["medium", "small"] and sorted(vae["tasks"]) == sorted(probes["tasks"])
     log_mel = json.loads((ssl / "probes" / "log_mel" / "seed0.json").read_text())
     assert log_mel["encoder"] == {"weights": "none: each mel band's mean over time"}
     assert "**speaker** (chance" in (ssl / "results.md").read_text()
@@ -492,8 +518,9 @@ def test_the_pipeline_tests_every_claim_it_has_numbers_for(reproduced: Path) -> 
     """TINY has one seed and no mbt_l2: every test of bt or mbt_width runs, none can decide."""
     table = pd.read_csv(reproduced / "artifacts" / "ssl" / "claims.csv")
     assert set(table["claim"]) == {"accelerated learning", "transfer to SynTone", "not modular or compact",
-                                   "MBT helps most with little data"}  # fmt: skip
-    assert set(table["b"]) == {"random", "bt"} and "mbt_l2" not in set(table["a"])  # bt is not fine-tuned
+                                   "MBT helps most with little data",
+                                   "above hand-made features (a check, not a paper claim)"}  # fmt: skip
+    assert set(table["b"]) == {"random", "bt", "log_mel"} and "mbt_l2" not in set(table["a"])  # bt: not tuned
     assert (table["verdict"] == "not testable (one seed)").all() and (table["seeds"] == 1).all()
     assert "**The abstract's claims**" in (reproduced / "README.md").read_text()
     assert 'id="claims"' in (reproduced / "reports" / "ssl.html").read_text()

@@ -460,7 +460,7 @@ class SslFinetune(_Section):
     `evaluate_at` (0: before any update; the last: the run's length)."""
 
     methods: list[str] = Field(default_factory=lambda: ["bt", "mbt_l2", "mbt_width"])
-    seeds: Seeds = Field(default_factory=lambda: [0, 1])
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
     tasks: list[str] = Field(default_factory=lambda: ["speaker", "keyword"], min_length=1)
     fractions: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0], min_length=1)
     evaluate_at: list[int] = Field(default_factory=lambda: [0, 25, 50, 100, 200], min_length=2)
@@ -491,6 +491,17 @@ class SslTransfer(_Section):
     train_clips: int = Field(default=4000, ge=2)
     test_clips: int = Field(default=2000, ge=1)
     subset_seed: Seed = 0
+
+
+class SslVaeFamily(_Section):
+    """The VAE-family baseline of the probes: the speech benchmark's models (speech.models,
+    trained without labels on each downstream version's training clips), their posterior
+    means probed like the pretrained encoders."""
+
+    models: list[str] = Field(
+        default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
+    )
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
 
 
 class SelfSupervised(_Section):
@@ -527,6 +538,7 @@ class SelfSupervised(_Section):
     views: SslViews = SslViews()
     finetune: SslFinetune = SslFinetune()
     transfer: SslTransfer = SslTransfer()
+    vae_family: SslVaeFamily = SslVaeFamily()
 
     @model_validator(mode="after")
     def _consistent(self) -> SelfSupervised:
@@ -537,10 +549,12 @@ class SelfSupervised(_Section):
             raise _invalid("methods", f"{RANDOM_ENCODER!r} names the untrained encoder baseline")
         if any(not 0 < f <= 1 for f in self.fractions):
             raise _invalid("fractions", f"labelled fractions lie in (0, 1], got {self.fractions}")
-        taken = sorted({SCRATCH, LOG_MEL} & {*self.methods, *self.arms})
+        taken = sorted({SCRATCH, LOG_MEL, *self.vae_family.models} & {*self.methods, *self.arms})
         if taken:
             raise _invalid(
-                "methods", f"{taken} name baselines (from-scratch fine-tuning, the time-averaged log-mel)"
+                "methods",
+                f"{taken} name baselines (from-scratch fine-tuning, the time-averaged log-mel, "
+                "ssl.vae_family.models)",
             )
         unknown = [m for m in self.finetune.methods if m not in {*self.methods, *self.arms}]
         if unknown:
@@ -642,8 +656,9 @@ class Params(_Section):
             )
 
     def _ssl_speakers_unseen(self) -> None:
-        """Pretraining's version exists, its clips are long enough for the views' crop, and
-        no downstream version's speaker is among its speakers (they are a prefix of it)."""
+        """Pretraining's version exists, its clips are long enough for the views' crop, no
+        downstream version's speaker is among its speakers (they are a prefix of it), and the
+        VAE-family baseline names models the speech benchmark trains."""
         ssl, versions = self.ssl, self.synspeech.versions
         pretraining = ssl.pretraining
         unknown = [v for v in (pretraining.version, *ssl.downstream) if v not in versions]
@@ -671,6 +686,13 @@ class Params(_Section):
                 f"{ssl.batch_size} does not fit the {train} pretraining clips left after holding out "
                 f"{clips - train} of {clips} (ssl.pretraining.held_out must keep at least one of each)",
             )
+        family = ssl.vae_family
+        unknown = [m for m in family.models if m not in self.speech.models]
+        if unknown:
+            raise _invalid("ssl.vae_family.models", f"{unknown} are not under speech.models (not trained)")
+        unknown = [s for s in family.seeds if s not in self.speech.seeds]
+        if unknown:
+            raise _invalid("ssl.vae_family.seeds", f"{unknown} are not under speech.seeds (not trained)")
         if ssl.views.crop_frames > self.speech_input[1]:
             raise _invalid(
                 "ssl.views.crop_frames", f"longer than the {self.speech_input[1]} frames of a clip"

@@ -285,6 +285,41 @@ def _sweep(args: argparse.Namespace) -> None:
     )
 
 
+def _remote_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("direction", choices=("push", "pull"), help="upload the cache, or fetch into it")
+    parser.add_argument("--jobs", type=int, help="parallel transfers (default: DVC's)")
+
+
+def _remote(args: argparse.Namespace) -> None:
+    from synaudio import remote
+
+    started = time.perf_counter()
+    name = remote.transfer(Path.cwd(), args.direction, args.jobs)
+    print(f"remote: dvc {args.direction} with remote {name!r} in {time.perf_counter() - started:.0f} s; "
+          "dvc status --cloud: nothing left behind")  # fmt: skip
+
+
+def _server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument(
+        "--state", type=Path, default=Path("build/server"), help="its folder (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=5001, help="the MLflow server's (default: %(default)s)")
+
+
+def _server(args: argparse.Namespace) -> None:
+    from synaudio import server
+
+    if args.action == "stop":
+        server.stop(args.state)
+        print(f"server: stopped (PostgreSQL's data stays in {args.state / 'pg'})")
+        return
+    record = server.start(args.state, args.port) if args.action == "start" else server.status(args.state)
+    print(f"server: MLflow at {record['tracking_uri']} (backend {record['backend_store_uri']}, artifacts "
+          f"{record['artifacts']} at {record['s3_endpoint']}); point the stages at it with\n"
+          f"  export MLFLOW_TRACKING_URI={record['tracking_uri']}")  # fmt: skip
+
+
 def _quick_arguments(parser: argparse.ArgumentParser) -> None:
     _schedule_arguments(parser)
     parser.add_argument(
@@ -329,6 +364,18 @@ COMMANDS = (
         "a parameter grid as queued DVC experiments, drained by parallel workers",
         _sweep_arguments,
         _sweep,
+    ),
+    Command(
+        "remote",
+        "dvc push / pull with the shared remote (SYNAUDIO_REMOTE, or the configured default)",
+        _remote_arguments,
+        _remote,
+    ),
+    Command(
+        "server",
+        "a shared MLflow server on loopback: PostgreSQL backend, S3 (moto) artifacts (start, stop, status)",
+        _server_arguments,
+        _server,
     ),
     Command(
         "quick",

@@ -11,10 +11,13 @@ by earlier versions load, and a seed gives the same initial weights.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 from torch import nn
 
-from synaudio.models.presets import Preset
+from synaudio.models.presets import SPEECH, Preset
 
 SLOPE = 0.01
 
@@ -112,3 +115,10 @@ class ConvVAE(nn.Module):
         mean, log_var = self.encoder(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         return {"mean": mean, "log_var": log_var, "z": z, "reconstruction": self.decoder(z)}
+
+
+def speech_vae(input_size: tuple[int, int]) -> Callable[[int], ConvVAE]:
+    """The SynSpeech benchmark's VAE over a mels x frames log-mel, by latent size: the speech
+    study trains it and other studies load its weights, so both build it here."""
+    n_mels, frames = input_size
+    return partial(ConvVAE, n_mels=n_mels, frames=frames, preset=SPEECH)

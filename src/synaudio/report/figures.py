@@ -340,10 +340,11 @@ def probe_bars(
 
 def accuracy_curves(
     table: pd.DataFrame, path: Path, *, x: str, xlabel: str, panel: str = "task", log_x: bool = False,
-    untrained: Sequence[str] = (),
+    untrained: Sequence[str] = (), dotted: Sequence[str] = (),
 ) -> Path:  # fmt: skip
     """Held-out accuracy against column `x`, one panel per value of column `panel`, one line
-    per encoder (band: 95 % interval over seeds), chance dashed; `untrained` encoders in greys.
+    per encoder (band: 95 % interval over seeds), chance dashed; `untrained` encoders in greys,
+    `dotted` ones (another study's baselines) dotted.
 
     `table`: rows (encoder, <panel>, <x>, mean, ci95, chance)."""
     panels = list(dict.fromkeys(table[panel]))
@@ -364,7 +365,8 @@ def accuracy_curves(
                 if line.empty:
                     continue
                 colour = palette[encoder]
-                axis.plot(line[x], line["mean"], marker="o", ms=3, color=colour, label=encoder)
+                axis.plot(line[x], line["mean"], marker="o", ms=3, color=colour, label=encoder,
+                          ls=":" if encoder in dotted else "-")  # fmt: skip
                 band = line["ci95"].fillna(0)
                 axis.fill_between(line[x], line["mean"] - band, line["mean"] + band, color=colour, alpha=0.15,
                                   lw=0)  # fmt: skip

@@ -2,6 +2,7 @@
 (ssl_features: log-mels of the pretraining clips), ssl-pretrain (ssl_pretrain and
 ssl_arm: one encoder per method or arm and seed) and ssl-probe (ssl_probe, ssl_arm_probe,
 ssl_random_probe: linear probes of a frozen encoder at each labelled fraction),
+ssl-vae-probe (ssl_vae_probe: the same probes of the SynSpeech VAE family),
 ssl-finetune (ssl_finetune, ssl_scratch: fine-tuning's learning curves),
 ssl-transfer-features and ssl-transfer (ssl_transfer_features, ssl_transfer: the encoders
 on SynTone), ssl-aggregate (ssl_aggregate: the tables) and ssl-report (ssl_report: reports/ssl.html)."""
@@ -9,11 +10,14 @@ on SynTone), ssl-aggregate (ssl_aggregate: the tables) and ssl-report (ssl_repor
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from synaudio.command import Command, Stage, seed, training_outputs
 
 FEATURES_STAGE = "ssl_features"
+Probed = tuple[dict[str, Any], dict[str, Any]]  # what made the representation, the probes' results
 TRANSFER_STAGE = "ssl_transfer_features"
 
 
@@ -102,7 +106,6 @@ def _probe_arguments(parser: argparse.ArgumentParser) -> None:
 
 def probe(args: argparse.Namespace) -> None:
     from synaudio import features
-    from synaudio.command import write_json
     from synaudio.errors import UserError
     from synaudio.studies.ssl import probe, schema
 
@@ -114,11 +117,21 @@ def probe(args: argparse.Namespace) -> None:
         )
     encoder, made_by = schema.encoder(params, args.method, args.seed, args.model_dir)
     _, reference, _ = features.load_features(args.pretraining, FEATURES_STAGE)
-    name = f"probe ssl/{args.method}/seed{args.seed}"
+    _run_probes(stage, args.method, args.seed, args.out, lambda: (made_by, probe.tasks(
+        params, probe.frozen(encoder), reference["normalisation"], args.speech, args.datasets
+    )))  # fmt: skip
+
+
+def _run_probes(stage: Stage, model: str, seed: int, out: Path, probes: Callable[[], Probed]) -> None:
+    """One tracked probe run: `probes()` gives what made the representation and the results;
+    they go to `out` (JSON) and MLflow (accuracy per task and fraction)."""
+    from synaudio.command import write_json
+
+    name = f"probe ssl/{model}/seed{seed}"
     with stage.tracked(name):
-        results = probe.tasks(params, encoder, reference["normalisation"], args.speech, args.datasets)
-        write_json(args.out, {
-            "model": args.method, "seed": args.seed, "encoder": made_by, "tasks": results,
+        made_by, results = probes()
+        write_json(out, {
+            "model": model, "seed": seed, "encoder": made_by, "tasks": results,
             "provenance": stage.provenance(),
         })  # fmt: skip
         stage.log_metrics({
@@ -126,7 +139,45 @@ def probe(args: argparse.Namespace) -> None:
             for point in result["points"]
         } | {"seconds": stage.seconds})  # fmt: skip
     summary = ", ".join(f"{task} {r['points'][-1]['accuracy']:.3f}" for task, r in results.items())
-    stage.done(f"{name}: all labels: {summary} -> {args.out}")
+    stage.done(f"{name}: all labels: {summary} -> {out}")
+
+
+def _vae_probe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="one of ssl.vae_family.models")
+    parser.add_argument("--seed", type=seed, required=True, help="one of ssl.vae_family.seeds")
+    parser.add_argument(
+        "--speech", type=Path, required=True, help="the speech benchmark's artifacts folder (its models)"
+    )
+    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument("--out", type=Path, required=True, help="the probes' JSON (a DVC metrics file)")
+
+
+def vae_probe(args: argparse.Namespace) -> None:
+    from synaudio.errors import UserError
+    from synaudio.hashing import sha256_file
+    from synaudio.inference import MODEL_FILE
+    from synaudio.studies.ssl import probe
+
+    stage = Stage.open(args, threads=True)
+    params = stage.params
+    family = params.ssl.vae_family
+    if args.model not in family.models or args.seed not in family.seeds:
+        raise UserError(
+            f"--model {args.model} --seed {args.seed}: the VAE-family baseline probes ssl.vae_family.models "
+            f"({', '.join(family.models)}) at ssl.vae_family.seeds {family.seeds}"
+        )
+    weights = {
+        version: args.speech / version / "models" / args.model / f"seed{args.seed}" / MODEL_FILE
+        for version in params.ssl.downstream
+    }
+
+    def probes() -> Probed:
+        representation = probe.posterior_means(params, args.speech, args.model, args.seed)
+        results = probe.tasks(params, representation, None, args.speech, args.datasets)
+        made_by = {v: {"weights": str(path), "sha256": sha256_file(path)} for v, path in weights.items()}
+        return made_by, results
+
+    _run_probes(stage, args.model, args.seed, args.out, probes)
 
 
 def _finetune_arguments(parser: argparse.ArgumentParser) -> None:
@@ -306,6 +357,13 @@ COMMANDS = (
         "ssl_random_probe)",
         _probe_arguments,
         probe,
+    ),
+    Command(
+        "ssl-vae-probe",
+        "linear probes of a SynSpeech VAE-family model's posterior means at each labelled fraction, the "
+        "baseline from the earlier study (stage ssl_vae_probe)",
+        _vae_probe_arguments,
+        vae_probe,
     ),
     Command(
         "ssl-finetune",

@@ -111,10 +111,11 @@ class Task:
 
 
 def downstream(
-    params: Params, names: list[str], reference: dict[str, float], speech: Path, datasets: Path
+    params: Params, names: list[str], reference: dict[str, float] | None, speech: Path, datasets: Path
 ) -> Iterator[Task]:
     """The tasks `names` (of params ssl.tasks), grouped by speech version so each version's
-    features load once; `reference` is the pretraining dB range the encoder learned on."""
+    features load once; `reference` is the pretraining dB range the encoder learned on
+    (None: the stored scale, which the VAE family learned on)."""
     ssl, top_db = params.ssl, params.speech.features.top_db
     for version in ssl.downstream:
         wanted = [name for name in names if ssl.tasks[name].version == version]
@@ -123,7 +124,11 @@ def downstream(
         dataset = datasets / version / "dataset"
         stage = f"speech_features@{version}"
         rows, manifest, split = load_features(speech / version / "features", stage, dataset)
-        rescale = partial(in_scale, own=manifest["normalisation"], reference=reference, top_db=top_db)
+        rescale = (
+            partial(in_scale, own=manifest["normalisation"], reference=reference, top_db=top_db)
+            if reference is not None
+            else partial(np.asarray, dtype=np.float32)
+        )
         factors = load_dataset(dataset).factors
         for name in wanted:
             spec = ssl.tasks[name]
@@ -136,17 +141,43 @@ def downstream(
             yield Task(name, spec, rows, rescale, labels, split)
 
 
+Representation = Callable[[Task], np.ndarray]
+
+
+def frozen(encoder: nn.Module) -> Representation:
+    """A pretrained (or untrained) encoder's representation of a task's clips."""
+    return lambda task: represent(encoder, task.features, task.rescale)
+
+
+def posterior_means(params: Params, speech: Path, model: str, seed: int) -> Representation:
+    """The VAE-family baseline: the speech benchmark's `model` at `seed` trained on the task's
+    own version (its training clips, without labels), posterior means of every clip."""
+    from synaudio.inference import encode, load_backbone
+    from synaudio.models.backbone import speech_vae
+
+    def means(task: Task) -> np.ndarray:
+        folder = speech / task.spec.version / "models" / model / f"seed{seed}"
+        backbone = load_backbone(folder, params.speech.latent_dim, speech_vae(params.speech_input))
+        return encode(backbone, task.features)[0]
+
+    return means
+
+
 def tasks(
-    params: Params, encoder: nn.Module, reference: dict[str, float], speech: Path, datasets: Path
+    params: Params,
+    representation: Representation,
+    reference: dict[str, float] | None,
+    speech: Path,
+    datasets: Path,
 ) -> dict[str, Any]:
     """Every task of params ssl.tasks: the labelled-fraction curve of a linear probe on the
-    encoder's representation of its version's clips."""
+    `representation` of its version's clips."""
     ssl = params.ssl
     results, represented = {}, {}
     for task in downstream(params, list(ssl.tasks), reference, speech, datasets):
         version = task.spec.version
         if version not in represented:  # one version at a time: keep only its representation
-            represented = {version: represent(encoder, task.features, task.rescale)}
+            represented = {version: representation(task)}
         x = represented[version]
         curve = curves(x, task.labels, task.split, ssl.fractions, ssl.subset_seed)
         results[task.name] = {**task.spec.model_dump(), **curve}

@@ -67,7 +67,8 @@ def build(params: Params, artifacts: Path, out: Path, readme: Path | None) -> di
             xlabel="held-out accuracy (waveform) or R² (frequency, amplitude); black tick: chance",
         )  # fmt: skip
         figures.accuracy_curves(table, output.path("labels.png"), x="labelled", xlabel="labelled clips",
-                                log_x=True, untrained=schema.UNTRAINED)  # fmt: skip
+                                log_x=True, untrained=schema.UNTRAINED,
+                                dotted=params.ssl.vae_family.models)  # fmt: skip
         (staging / "manifest.json").write_text(json.dumps({"page": "ssl.html"}, indent=2) + "\n")
         html = render(
             Path(__file__).parent / "ssl.html.j2", ssl=params.ssl, curves=output.link("labels.png"),

@@ -18,13 +18,17 @@ from synaudio.summaries import cell, interval
 
 
 def declared(params: Params, probes: Path) -> list[tuple[Path, str]]:
-    """(probe JSON, the stage that writes it) for every pretrained encoder and the baselines."""
+    """(probe JSON, the stage that writes it) for every pretrained encoder and the baselines
+    (untrained, log-mel, the VAE family)."""
     pretrained = [(name, seed, stage_id(schema.probe_stage(name, params), name, seed))
                   for name, seed in schema.trained(params)]  # fmt: skip
     random = [(RANDOM_ENCODER, seed, stage_id("ssl_random_probe", seed)) for seed in params.ssl.seeds]
     log_mel = [(LOG_MEL, 0, "ssl_log_mel_probe")]
+    family = params.ssl.vae_family
+    vaes = [(m, s, stage_id("ssl_vae_probe", m, s)) for m in family.models for s in family.seeds]
     return [
-        (probes / name / f"seed{seed}.json", stage) for name, seed, stage in pretrained + random + log_mel
+        (probes / name / f"seed{seed}.json", stage)
+        for name, seed, stage in pretrained + random + log_mel + vaes
     ]
 
 

@@ -9,10 +9,8 @@ batch / epoch overrides belong to the SynTone paper protocol and do not apply he
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
-from synaudio.models.backbone import ConvVAE
-from synaudio.models.presets import SPEECH
+from synaudio.models.backbone import speech_vae
 from synaudio.models.specs import ObjectiveSpec
 from synaudio.params import Params
 from synaudio.protocol import CORRECTED, LEVEL_NORMALISED, Protocol
@@ -49,8 +47,7 @@ def frames(params: Params, clip_samples: int) -> int:
 
 
 def backbone(params: Params, clip_samples: int) -> BackboneFactory:
-    n_mels = params.speech.features.n_mels
-    return partial(ConvVAE, n_mels=n_mels, frames=frames(params, clip_samples), preset=SPEECH)
+    return speech_vae((params.speech.features.n_mels, frames(params, clip_samples)))
 
 
 def protocol(level_normalised: bool) -> Protocol:
