@@ -12,7 +12,8 @@ VENV_DIR := $(abspath $(VENV))
 LOCK := requirements.lock
 # chromium: the browser test of reports/index.html (driven by Playwright's Python package)
 # espeak-ng, sox: SynSpeech's speech engine and resampler
-SYSTEM_PACKAGES := git chromium espeak-ng sox
+# postgresql: the shared MLflow server's backend store (`make server`)
+SYSTEM_PACKAGES := git chromium espeak-ng sox postgresql
 # The stamps are named after the content of the lock (and of the checkout's path and
 # pyproject), not compared by modification time: `make install` is a no-op until that
 # content changes - also in a container whose mounted checkout has newer mtimes than the

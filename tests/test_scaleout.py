@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -128,10 +129,10 @@ def test_two_trainings_at_once_log_to_the_shared_server(
         experiment = _rest(uri, "experiments/get-by-name?experiment_name=tests")["experiment"]
         runs = _rest(uri, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
         assert len(runs) == 2 and {r["info"]["status"] for r in runs} == {"FINISHED"}
-        for run in runs:
-            seed = next(p["value"] for p in run["data"]["params"] if p["key"] == "seed")
+        by_id = {run["info"]["run_id"]: run for run in runs}
+        for seed in (3, 4):
             local = json.loads((tmp_path / f"m{seed}" / "training.json").read_text())
-            assert local["provenance"]["mlflow_run_id"] == run["info"]["run_id"]
+            run = by_id[local["provenance"]["mlflow_run_id"]]  # each training's own run
             assert any(m["key"].startswith("train/") for m in run["data"]["metrics"])
             listed = _rest(uri, f"artifacts/list?run_id={run['info']['run_id']}")
             assert "training.json" in {f["path"] for f in listed["files"]}
@@ -142,3 +143,4 @@ def test_two_trainings_at_once_log_to_the_shared_server(
                 assert json.loads(got.read())["history"] == local["history"]
     finally:
         _synaudio(tmp_path, {}, "server", "stop", "--state", str(state))
+        shutil.rmtree(server.cluster(state), ignore_errors=True)  # this test's database

@@ -45,7 +45,8 @@ def configure(root: Path, environ: Mapping[str, str] = os.environ) -> str:
         else:
             _dvc(root, "remote", "modify", "--local", "--unset", SHARED, "endpointurl")
         return SHARED
-    default = _dvc(root, "remote", "default").strip()
+    found = subprocess.run([dvc_executable(), "remote", "default"], cwd=root, capture_output=True, text=True)
+    default = found.stdout.strip() if found.returncode == 0 else ""  # non-zero: none set
     if not default:
         raise UserError(
             "no DVC remote: set SYNAUDIO_REMOTE=s3://bucket/prefix (and AWS_ENDPOINT_URL for a "

@@ -5,13 +5,16 @@ than one machine"). Every stage logs to it when MLFLOW_TRACKING_URI names it.
 
 Everything lives in one state folder (default build/server): the database cluster, the
 logs, and server.json (ports, process ids, URIs) that `stop` and `status` read. PostgreSQL
-refuses to run as root, so as root its commands run as the `postgres` user (runuser).
+refuses to run as root, so as root its commands run as the `postgres` user (runuser), and
+its cluster lives where that user can reach it: /var/tmp/synaudio-postgres/<the state
+folder's hash> (a root-owned checkout's folders may be closed to other users).
 SQLAlchemy maps a bare postgresql:// to psycopg 3, which the lock does not carry: the
 backend URI always names psycopg2.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -49,11 +52,20 @@ def _postgres_bin() -> Path:
     raise UserError("PostgreSQL is not installed (no pg_ctl); `make install` installs the Debian package")
 
 
-def _as_postgres(command: list[str], state: Path) -> list[str]:
+def cluster(state: Path) -> Path:
+    """The PostgreSQL cluster's folder: in the state folder, or as root one the postgres
+    user can reach (named after the state folder, so a restart finds its data)."""
+    if os.geteuid() != 0:
+        return state / "pg"
+    digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:16]
+    return Path("/var/tmp/synaudio-postgres") / digest
+
+
+def _as_postgres(command: list[str], pg_dir: Path) -> list[str]:
     """Root may not run PostgreSQL: hand its commands and its folder to the postgres user."""
     if os.geteuid() != 0:
         return command
-    subprocess.run(["chown", "-R", "postgres:", str(state / "pg")], check=True)
+    subprocess.run(["chown", "-R", "postgres:", str(pg_dir)], check=True)
     return ["runuser", "-u", "postgres", "--", *command]
 
 
@@ -88,15 +100,15 @@ def start(state: Path, port: int = 5001, timeout: float = 120) -> dict[str, Any]
     if (state / STATE).exists() and status(state)["running"]:
         raise UserError(f"a server already runs from {state} ({read(state)['tracking_uri']}); stop it first")
     state.mkdir(parents=True, exist_ok=True)
-    pg_bin, pg_dir = _postgres_bin(), state / "pg"
+    pg_bin, pg_dir = _postgres_bin(), cluster(state)
     pg_port, s3_port = free_port(), free_port()
     if not (pg_dir / "PG_VERSION").exists():
-        pg_dir.mkdir(exist_ok=True)
+        pg_dir.mkdir(parents=True, exist_ok=True)
         initdb = [str(pg_bin / "initdb"), "-D", str(pg_dir), "-A", "trust", "-U", "postgres"]
-        _run(_as_postgres(initdb, state), "initdb")
+        _run(_as_postgres(initdb, pg_dir), "initdb")
     pg_options = f"-p {pg_port} -k {pg_dir} -c listen_addresses=127.0.0.1"
     _run(_as_postgres([str(pg_bin / "pg_ctl"), "-D", str(pg_dir), "-o", pg_options, "-l",
-                       str(pg_dir / "postgres.log"), "-w", "start"], state), "PostgreSQL")  # fmt: skip
+                       str(pg_dir / "postgres.log"), "-w", "start"], pg_dir), "PostgreSQL")  # fmt: skip
     backend = f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/{DATABASE}"
     exists = subprocess.run(
         [str(pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-tAc",
@@ -162,7 +174,7 @@ def stop(state: Path) -> None:
     postgres = record["postgres"]
     subprocess.run(
         _as_postgres([str(Path(postgres["bin"]) / "pg_ctl"), "-D", postgres["data"], "-m", "fast", "-w",
-                      "stop"], state),
+                      "stop"], Path(postgres["data"])),
         capture_output=True,
     )  # fmt: skip
     (state / STATE).unlink()

@@ -312,7 +312,7 @@ def _server(args: argparse.Namespace) -> None:
 
     if args.action == "stop":
         server.stop(args.state)
-        print(f"server: stopped (PostgreSQL's data stays in {args.state / 'pg'})")
+        print(f"server: stopped (PostgreSQL's data stays in {server.cluster(args.state)})")
         return
     record = server.start(args.state, args.port) if args.action == "start" else server.status(args.state)
     print(f"server: MLflow at {record['tracking_uri']} (backend {record['backend_store_uri']}, artifacts "
