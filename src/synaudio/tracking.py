@@ -74,8 +74,9 @@ def _database_lock(uri: str) -> Iterator[None]:
 
 
 def init_tracking(experiment: str) -> str:
-    """Create the database, schema and experiment once (under a file lock); return the
-    experiment id. Safe to call from several processes at once."""
+    """Create the database, schema and experiment once (under a file lock for SQLite; a
+    tracking server answers a second creation with RESOURCE_ALREADY_EXISTS, and the
+    experiment is then read); return the experiment id. Safe from several processes at once."""
     import mlflow
 
     uri = tracking_uri()
@@ -85,7 +86,12 @@ def init_tracking(experiment: str) -> str:
             found = mlflow.get_experiment_by_name(experiment)
             if found is not None:
                 return found.experiment_id
-            return mlflow.create_experiment(experiment, artifact_location=_artifact_location(uri))
+            try:
+                return mlflow.create_experiment(experiment, artifact_location=_artifact_location(uri))
+            except mlflow.exceptions.MlflowException as exc:  # a server: another client made it first
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return mlflow.get_experiment_by_name(experiment).experiment_id
     except OSError as exc:
         raise UserError(f"MLflow database {uri}: {exc.strerror or exc}; check its permissions") from None
     except Exception as exc:  # MLflow wraps SQLite's errors (read-only file, locked, damaged)
