@@ -435,7 +435,11 @@ def test_undeclared_runs_and_a_random_encoder_with_weights_are_refused(
     random = ["ssl-probe", "--method", "random", "--seed", "0", "--model-dir", tmp_path]
     result = cli("--params", params, *random, *inputs, "--out", tmp_path / "p.json")
     assert result.returncode == 2 and "the baselines (random, log_mel) have none" in result.stderr
+    vae = ["ssl-vae-probe", "--model", "beta_vae", "--seed", "0", "--speech", tmp_path]
+    result = cli("--params", params, *vae, "--datasets", tmp_path, "--out", tmp_path / "v.json")
+    assert result.returncode == 2 and "probes ssl.vae_family.models (vae)" in result.stderr
     assert not (tmp_path / "m").exists() and not (tmp_path / "p.json").exists()
+    assert not (tmp_path / "v.json").exists()
 
 
 # --- the tiny pipeline's self-supervised stages ----------------------------------------
