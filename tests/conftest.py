@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -203,6 +205,17 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout
+
+
+def mlflow_rest(base: str, endpoint: str, payload: dict | None = None) -> dict:
+    """One call of an MLflow server's REST API: POST `payload` as JSON, or GET without one."""
+    request = urllib.request.Request(
+        f"{base}/api/2.0/mlflow/{endpoint}",
+        data=json.dumps(payload).encode() if payload is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
 
 
 def dvc(

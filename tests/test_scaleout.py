@@ -18,7 +18,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from synaudio import server
-from tests.conftest import BIN, git, train_command
+from tests.conftest import BIN, git, mlflow_rest, train_command
 
 BUCKET = "synaudio-test"
 
@@ -91,15 +91,6 @@ def test_without_a_remote_the_error_says_how_to_set_one(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1  # one line, no traceback
 
 
-def _rest(uri: str, endpoint: str, body: dict | None = None) -> dict:
-    """One call of MLflow's REST API (POST with a JSON body, or GET)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{uri}/api/2.0/mlflow/{endpoint}", data=data,
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"{}")
-
-
 @pytest.mark.timeout(600)
 def test_two_trainings_at_once_log_to_the_shared_server(
     tiny_study: dict[str, Path], write_params, tmp_path: Path
@@ -126,15 +117,15 @@ def test_two_trainings_at_once_log_to_the_shared_server(
         for process in processes:
             _, stderr = process.communicate(timeout=300)
             assert process.returncode == 0, stderr
-        experiment = _rest(uri, "experiments/get-by-name?experiment_name=tests")["experiment"]
-        runs = _rest(uri, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+        experiment = mlflow_rest(uri, "experiments/get-by-name?experiment_name=tests")["experiment"]
+        runs = mlflow_rest(uri, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
         assert len(runs) == 2 and {r["info"]["status"] for r in runs} == {"FINISHED"}
         by_id = {run["info"]["run_id"]: run for run in runs}
         for seed in (3, 4):
             local = json.loads((tmp_path / f"m{seed}" / "training.json").read_text())
             run = by_id[local["provenance"]["mlflow_run_id"]]  # each training's own run
             assert any(m["key"].startswith("train/") for m in run["data"]["metrics"])
-            listed = _rest(uri, f"artifacts/list?run_id={run['info']['run_id']}")
+            listed = mlflow_rest(uri, f"artifacts/list?run_id={run['info']['run_id']}")
             assert "training.json" in {f["path"] for f in listed["files"]}
             path = f"{run['info']['experiment_id']}/{run['info']['run_id']}/artifacts/training.json"
             with urllib.request.urlopen(

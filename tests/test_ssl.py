@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import socket
 import subprocess
 from itertools import pairwise
 from pathlib import Path
@@ -20,6 +19,7 @@ from tqdm import tqdm
 
 from synaudio.errors import UserError
 from synaudio.params import SelfSupervised, SslFinetune, SslTask, SslTransfer, SslViews, validate
+from synaudio.server import free_port
 from synaudio.studies.ssl import claims, finetune, objectives, probe, transfer
 from synaudio.studies.ssl.networks import SpeechEncoder, TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
@@ -145,18 +145,12 @@ def _ddp_rank(rank: int, port: int, out: str, plain: bool) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _ddp_gradients(tmp_path: Path, plain: bool) -> list[dict[str, torch.Tensor]]:
     import torch.multiprocessing as mp
 
     tmp_path.mkdir()
     mp.start_processes(
-        _ddp_rank, args=(_free_port(), str(tmp_path), plain), nprocs=WORLD, start_method="spawn", join=True
+        _ddp_rank, args=(free_port(), str(tmp_path), plain), nprocs=WORLD, start_method="spawn", join=True
     )
     return [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(WORLD)]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,24 +13,10 @@ import pytest
 
 from synaudio import tracking
 from synaudio.params import flatten, validate
+from synaudio.server import free_port
 from synaudio.store import dataset_digest
 from tests.conftest import BIN, TINY, git
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def rest(base: str, endpoint: str, payload: dict) -> dict:
-    request = urllib.request.Request(
-        f"{base}/api/2.0/mlflow/{endpoint}",
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+from tests.conftest import mlflow_rest as rest
 
 
 @pytest.fixture

@@ -22,28 +22,21 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from synaudio.errors import UserError
-from synaudio.schedule import dvc_executable
+from synaudio.schedule import dvc_executable, run_dvc
 
 SHARED = "shared"  # the remote SYNAUDIO_REMOTE configures
-
-
-def _dvc(root: Path, *args: str) -> str:
-    result = subprocess.run([dvc_executable(), *args], cwd=root, capture_output=True, text=True)
-    if result.returncode:
-        raise UserError(f"dvc {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
-    return result.stdout
 
 
 def configure(root: Path, environ: Mapping[str, str] = os.environ) -> str:
     """The remote to use: `shared` from SYNAUDIO_REMOTE, else the configured default."""
     url = environ.get("SYNAUDIO_REMOTE", "").strip()
     if url:
-        _dvc(root, "remote", "add", "--local", "--force", SHARED, url)
+        run_dvc(root, "remote", "add", "--local", "--force", SHARED, url)
         endpoint = environ.get("AWS_ENDPOINT_URL", "").strip()
         if endpoint:
-            _dvc(root, "remote", "modify", "--local", SHARED, "endpointurl", endpoint)
+            run_dvc(root, "remote", "modify", "--local", SHARED, "endpointurl", endpoint)
         else:
-            _dvc(root, "remote", "modify", "--local", "--unset", SHARED, "endpointurl")
+            run_dvc(root, "remote", "modify", "--local", "--unset", SHARED, "endpointurl")
         return SHARED
     found = subprocess.run([dvc_executable(), "remote", "default"], cwd=root, capture_output=True, text=True)
     default = found.stdout.strip() if found.returncode == 0 else ""  # non-zero: none set
@@ -64,8 +57,8 @@ def transfer(root: Path, direction: str, jobs: int | None = None) -> str:
     nothing was left behind (outputs never produced are in neither place: not an error).
     Returns the remote's name."""
     remote = configure(root)
-    _dvc(root, direction, "--remote", remote, *(["--jobs", str(jobs)] if jobs else []))
-    status = json.loads(_dvc(root, "status", "--cloud", "--remote", remote, "--json") or "{}")
+    run_dvc(root, direction, "--remote", remote, *(["--jobs", str(jobs)] if jobs else []))
+    status = json.loads(run_dvc(root, "status", "--cloud", "--remote", remote, "--json") or "{}")
     behind = sorted(path for path, state in status.items() if state == LEFT_BEHIND[direction])
     if behind:
         raise UserError(

