@@ -33,7 +33,7 @@ PIPELINE = (
     "speech_aggregate", "speech_report", "rave_report", "receptive_fields", "ssl_features",
     *(f"{stage}@{method}-0" for stage in ("ssl_pretrain", "ssl_probe") for method in ("bt", "mbt_width")),
     *(f"{stage}@invariance_only-0" for stage in ("ssl_arm", "ssl_arm_probe")),
-    "ssl_random_probe@0", "ssl_log_mel_probe", "ssl_vae_probe@vae-0",
+    "ssl_random_probe@0", "ssl_log_mel_probe", "ssl_trivial_probe", "ssl_vae_probe@vae-0",
     "ssl_finetune@mbt_width-0", "ssl_scratch@0",
     "ssl_transfer_features", "ssl_transfer", "ssl_aggregate", "ssl_report",
 )  # fmt: skip

@@ -135,7 +135,7 @@ def test_tiny_params_are_valid() -> None:
 
 
 def test_trivial_features_measure_level_speaking_time_and_pitch() -> None:
-    from synaudio.studies.synspeech.trivial import summarise
+    from synaudio.trivial import summarise
 
     t = np.arange(56_000) / 16_000
     clips = np.zeros((3, t.size), dtype=np.float32)

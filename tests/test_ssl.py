@@ -20,7 +20,7 @@ from tqdm import tqdm
 from synaudio.errors import UserError
 from synaudio.params import SelfSupervised, SslFinetune, SslTask, SslTransfer, SslViews, validate
 from synaudio.server import free_port
-from synaudio.studies.ssl import claims, finetune, objectives, probe, transfer
+from synaudio.studies.ssl import claims, finetune, objectives, probe, schema, transfer
 from synaudio.studies.ssl.networks import SpeechEncoder, TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
 from synaudio.studies.ssl.views import two_views, view
@@ -309,6 +309,12 @@ def test_the_vae_family_baseline_names_trained_speech_models() -> None:
         validate({"ssl": {"methods": {"vae": {}}}})
 
 
+def test_a_method_named_like_a_trivial_feature_is_refused() -> None:
+    params = validate({"ssl": {"arms": {"median_f0": {"normalisation": "bt", "invariance_weight": 1.0}}}})
+    with pytest.raises(UserError, match=r"\['median_f0'\] name trivial-feature baselines"):
+        schema.trained(params)
+
+
 # --- transfer read-out -------------------------------------------------------------
 
 
@@ -365,16 +371,17 @@ def test_claims_pair_seeds_and_compute_the_difference() -> None:
     assert row.verdict == "supported" and "| accelerated learning |" in claims.markdown(table)
 
 
-def test_the_seedless_log_mel_pairs_with_every_seed() -> None:
+@pytest.mark.parametrize("baseline", ["log_mel", "level_duration_f0"])
+def test_a_seedless_baseline_pairs_with_every_seed(baseline: str) -> None:
     at = {"task": "keyword", "fraction": 0.01}
     probes = pd.DataFrame(
         [{"encoder": "bt", "seed": s, **at, "score": 0.5 + 0.1 * s} for s in (0, 1, 2)]
-        + [{"encoder": "log_mel", "seed": 0, **at, "score": 0.4}]
+        + [{"encoder": baseline, "seed": 0, **at, "score": 0.4}]
     )  # fmt: skip
     empty = pd.DataFrame(columns=["encoder", "seed", "task", "fraction", "step", "group", "name", "score"])
     table = claims.evaluate({"probes": probes, "finetune": empty, "transfer": empty}, SelfSupervised())
     (row,) = table.itertuples()
-    assert (row.b, row.seeds, row.b_mean) == ("log_mel", 3, pytest.approx(0.4))
+    assert (row.b, row.seeds, row.b_mean) == (baseline, 3, pytest.approx(0.4))
     assert row.difference == pytest.approx(0.2) and row.ci95 == pytest.approx(4.302653 * 0.1 / np.sqrt(3))
 
 
@@ -456,8 +463,15 @@ def test_the_pipeline_pretrains_probes_and_tabulates(reproduced: Path) -> None:
     random = json.loads((ssl / "probes" / "random" / "seed0.json").read_text())
     assert random["encoder"] == {"weights": "as initialised", "seed": 0}
     table = pd.read_csv(ssl / "results.csv")
-    assert sorted(set(table["encoder"])) == ["bt", "invariance_only", "log_mel", "mbt_width", "random", "vae"]
-    assert len(table) == 6 * 4 * 4 and (table["seeds"] == 1).all()
+    trivial = ["active_duration", "level_duration_f0", "median_f0", "rms_level"]
+    assert sorted(set(table["encoder"])) == sorted(
+        ["bt", "invariance_only", "log_mel", "mbt_width", "random", "vae", *trivial]
+    )
+    assert len(table) == 10 * 4 * 4 and (table["seeds"] == 1).all()
+    for name in trivial:  # the trivial features of the same clips, probed alike
+        measured = json.loads((ssl / "probes" / name / "seed0.json").read_text())
+        assert measured["encoder"]["weights"].startswith("none: ") and measured["seed"] == 0
+        assert sorted(measured["tasks"]) == sorted(probes["tasks"])
     vae = json.loads((ssl / "probes" / "vae" / "seed0.json").read_text())
     assert vae["encoder"]["small"]["weights"].endswith("speech/small/models/vae/seed0/model.pt")
     assert sorted(vae["encoder"]) == ["medium", "small"] and sorted(vae["tasks"]) == sorted(probes["tasks"])
@@ -517,8 +531,10 @@ def test_the_pipeline_tests_every_claim_it_has_numbers_for(reproduced: Path) -> 
     table = pd.read_csv(reproduced / "artifacts" / "ssl" / "claims.csv")
     assert set(table["claim"]) == {"accelerated learning", "transfer to SynTone", "not modular or compact",
                                    "MBT helps most with little data",
-                                   "above hand-made features (a check, not a paper claim)"}  # fmt: skip
-    assert set(table["b"]) == {"random", "bt", "log_mel"} and "mbt_l2" not in set(table["a"])  # bt: not tuned
+                                   "above hand-made features (a check, not a paper claim)",
+                                   "above trivial features (a check, not a paper claim)"}  # fmt: skip
+    assert set(table["b"]) == {"random", "bt", "log_mel", "level_duration_f0"}
+    assert "mbt_l2" not in set(table["a"])  # bt: not tuned
     assert (table["verdict"] == "not testable (one seed)").all() and (table["seeds"] == 1).all()
     assert "**The abstract's claims**" in (reproduced / "README.md").read_text()
     assert 'id="claims"' in (reproduced / "reports" / "ssl.html").read_text()

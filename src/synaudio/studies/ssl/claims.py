@@ -8,7 +8,8 @@ from-scratch one share their seed's initialisation, so seeds pair), then its mea
 `supported` when the interval lies above 0, `contradicted` when it lies below, and `not
 resolved` when it spans 0; a claim that predicts a <= b (no gain) is `supported` unless the
 interval lies above 0. One seed gives no interval: `not testable (one seed)`. The log-mel
-baseline has no seed (no weights): its one value pairs with every seed of the other encoder.
+and trivial-feature baselines have no seed (no weights): their one value pairs with every
+seed of the other encoder.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from synaudio.params import LOG_MEL, RANDOM_ENCODER, SCRATCH, SelfSupervised
+from synaudio.studies.ssl.schema import SEEDLESS
 from synaudio.summaries import interval
 
 BT, MBT = "bt", ("mbt_l2", "mbt_width")
+TRIVIAL = "level_duration_f0"  # level, speaking time and f0 together (synaudio.trivial)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ def tests(settings: SelfSupervised) -> list[Test]:
         out.append(Test("above hand-made features (a check, not a paper claim)",
                         f"probe, {task}, {low:.0%} of the labels", "probes",
                         {"task": task, "fraction": low}, BT, LOG_MEL))  # fmt: skip
+    for task in settings.tasks:
+        out.append(Test("above trivial features (a check, not a paper claim)",
+                        f"probe, {task}, {low:.0%} of the labels", "probes",
+                        {"task": task, "fraction": low}, BT, TRIVIAL))  # fmt: skip
     for task in tasks:
         for step in (early, last):
             where = {"task": task, "fraction": tuned, "step": step}
@@ -85,7 +92,7 @@ def evaluate(long: dict[str, pd.DataFrame], settings: SelfSupervised) -> pd.Data
         frame = long[test.table]
         chosen = frame.loc[np.logical_and.reduce([frame[k] == v for k, v in test.where.items()])]
         a, b = (chosen[chosen["encoder"] == name].set_index("seed")["score"] for name in (test.a, test.b))
-        if test.b == LOG_MEL and len(b):
+        if test.b in SEEDLESS and len(b):
             b = pd.Series(b.iloc[0], index=a.index)  # seedless: the same value for every seed
         seeds = sorted(set(a.index) & set(b.index))
         if not seeds:

@@ -3,6 +3,7 @@
 ssl_arm: one encoder per method or arm and seed) and ssl-probe (ssl_probe, ssl_arm_probe,
 ssl_random_probe: linear probes of a frozen encoder at each labelled fraction),
 ssl-vae-probe (ssl_vae_probe: the same probes of the SynSpeech VAE family),
+ssl-trivial-probe (ssl_trivial_probe: of level, speaking time and f0 - synaudio.trivial),
 ssl-finetune (ssl_finetune, ssl_scratch: fine-tuning's learning curves),
 ssl-transfer-features and ssl-transfer (ssl_transfer_features, ssl_transfer: the encoders
 on SynTone), ssl-aggregate (ssl_aggregate: the tables) and ssl-report (ssl_report: reports/ssl.html)."""
@@ -128,7 +129,7 @@ def _run_probes(stage: Stage, model: str, seed: int, out: Path, probes: Callable
     from synaudio.command import write_json
 
     name = f"probe ssl/{model}/seed{seed}"
-    with stage.tracked(name):
+    with stage.tracked(name, outs=[out]):
         made_by, results = probes()
         write_json(out, {
             "model": model, "seed": seed, "encoder": made_by, "tasks": results,
@@ -178,6 +179,43 @@ def vae_probe(args: argparse.Namespace) -> None:
         return made_by, results
 
     _run_probes(stage, args.model, args.seed, args.out, probes)
+
+
+def _trivial_probe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--speech", type=Path, required=True, help="the speech benchmark's artifacts folder (its split)"
+    )
+    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="the probes' folder: <out>/<representation>/seed0.json each"
+    )
+
+
+def trivial_probe(args: argparse.Namespace) -> None:
+    """Every trivial-feature representation, probed like the encoders; seedless (seed 0),
+    like the log-mel baseline: the features are measured, not learned."""
+    from functools import cache, partial
+
+    from synaudio import trivial
+    from synaudio.store import load_dataset
+    from synaudio.studies.ssl import probe
+
+    stage = Stage.open(args, threads=True)
+    params = stage.params
+
+    @cache  # each version measured once for the four representations
+    def measured(version: str) -> dict[str, Any]:
+        return trivial.representations(load_dataset(args.datasets / version / "dataset"))
+
+    def probes(name: str, what: str) -> Probed:
+        def representation(task: probe.Task) -> Any:
+            return measured(task.spec.version)[name]
+
+        results = probe.tasks(params, representation, None, args.speech, args.datasets)
+        return {"weights": f"none: {what} (synaudio.trivial)"}, results
+
+    for name, what in trivial.REPRESENTATIONS.items():
+        _run_probes(stage, name, 0, args.out / name / "seed0.json", partial(probes, name, what))
 
 
 def _finetune_arguments(parser: argparse.ArgumentParser) -> None:
@@ -364,6 +402,13 @@ COMMANDS = (
         "baseline from the earlier study (stage ssl_vae_probe)",
         _vae_probe_arguments,
         vae_probe,
+    ),
+    Command(
+        "ssl-trivial-probe",
+        "linear probes of trivial acoustic features (level, speaking time, f0; alone and together) at "
+        "each labelled fraction (stage ssl_trivial_probe)",
+        _trivial_probe_arguments,
+        trivial_probe,
     ),
     Command(
         "ssl-finetune",

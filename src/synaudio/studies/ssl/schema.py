@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from synaudio import trivial
 from synaudio.errors import UserError
 from synaudio.params import LOG_MEL, RANDOM_ENCODER, Params
 
@@ -15,11 +16,16 @@ if TYPE_CHECKING:
     from torch import nn
 
 UNTRAINED = (RANDOM_ENCODER, LOG_MEL)  # the baselines with no weights to load
+SEEDLESS = (LOG_MEL, *trivial.REPRESENTATIONS)  # measured, not learned: seed 0's run pairs with every seed
 
 
 def trained(params: Params) -> list[tuple[str, int]]:
-    """Every (method or arm, seed) pretrained: methods at ssl.seeds, arms at ssl.arm_seeds."""
+    """Every (method or arm, seed) pretrained: methods at ssl.seeds, arms at ssl.arm_seeds.
+    A name of a trivial-feature baseline is refused: their probes would share a file."""
     ssl = params.ssl
+    clash = sorted(set(trivial.REPRESENTATIONS) & {*ssl.methods, *ssl.arms})
+    if clash:
+        raise UserError(f"ssl.methods / ssl.arms: {clash} name trivial-feature baselines (synaudio.trivial)")
     methods = [(m, s) for m in ssl.methods for s in ssl.seeds]
     return methods + [(a, s) for a in ssl.arms for s in ssl.arm_seeds]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from synaudio import trivial
 from synaudio.declared import stage_id
 from synaudio.params import LOG_MEL, RANDOM_ENCODER, SCRATCH, Params
 from synaudio.studies.ssl import schema
@@ -19,16 +20,17 @@ from synaudio.summaries import cell, interval
 
 def declared(params: Params, probes: Path) -> list[tuple[Path, str]]:
     """(probe JSON, the stage that writes it) for every pretrained encoder and the baselines
-    (untrained, log-mel, the VAE family)."""
+    (untrained, log-mel, the VAE family, the trivial features)."""
     pretrained = [(name, seed, stage_id(schema.probe_stage(name, params), name, seed))
                   for name, seed in schema.trained(params)]  # fmt: skip
     random = [(RANDOM_ENCODER, seed, stage_id("ssl_random_probe", seed)) for seed in params.ssl.seeds]
     log_mel = [(LOG_MEL, 0, "ssl_log_mel_probe")]
     family = params.ssl.vae_family
     vaes = [(m, s, stage_id("ssl_vae_probe", m, s)) for m in family.models for s in family.seeds]
+    measured = [(name, 0, "ssl_trivial_probe") for name in trivial.REPRESENTATIONS]
     return [
         (probes / name / f"seed{seed}.json", stage)
-        for name, seed, stage in pretrained + random + log_mel + vaes
+        for name, seed, stage in pretrained + random + log_mel + vaes + measured
     ]
 
 

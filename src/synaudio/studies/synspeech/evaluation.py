@@ -14,7 +14,7 @@
 * **Which latent carries which factor**: I(z_k; factor) / H(factor), chance-corrected,
   for every latent and factor (the report draws it; nothing is re-encoded there).
 * **Baselines** (no training): log-mel statistics, the same with loudness and padding
-  normalised away, and trivial acoustic features (speech/trivial.py) - what a probe
+  normalised away, and trivial acoustic features (synaudio/trivial.py) - what a probe
   gets from the input, from its level, speaking time and pitch alone.
 
 A factor with one value in a version (style in Small) is left out and named in the
@@ -29,13 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synaudio import metrics
+from synaudio import metrics, trivial
 from synaudio.inference import encode, reconstruction_and_kl
 from synaudio.metrics.information import INFORMATION_NAMES, information_per_latent
 from synaudio.models.backbone import ConvVAE
 from synaudio.params import Params
 from synaudio.store import Dataset
-from synaudio.studies.synspeech import trivial
 from synaudio.studies.synspeech.schema import (
     BASELINES,
     DISENTANGLEMENT_FACTORS,
@@ -193,12 +192,10 @@ def log_mel_statistics(features: np.ndarray, normalised: bool = False, batch: in
 
 def baseline_representations(features: np.ndarray, dataset: Dataset) -> dict[str, np.ndarray]:
     """Every untrained representation of BASELINES, (clips, width) each."""
-    acoustic = trivial.trivial_features(dataset)
     return {
         "logmel_stats": log_mel_statistics(features),
         "logmel_stats_normalised": log_mel_statistics(features, normalised=True),
-        **{name: acoustic[:, [j]] for j, name in enumerate(("rms_level", "active_duration", "median_f0"))},
-        "level_duration_f0": acoustic,
+        **trivial.representations(dataset),
     }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synaudio import trivial
+
 # (name, factor-table column, kind): what the probes predict.
 PROBED = (
     ("speaker", "speaker_index", "categorical"),
@@ -30,10 +32,7 @@ BASELINES = {  # representation name -> what it is (evaluate_baselines)
     "logmel_stats": "per-band mean and std of the log-mel over time",
     "logmel_stats_normalised": "the same over the clip's active frames after subtracting its own "
     "maximum: loudness and zero padding removed",
-    "rms_level": "RMS level of the active frames (dB)",
-    "active_duration": "speaking time: seconds within 40 dB of the loudest frame",
-    "median_f0": "median f0 of the voiced frames (0 if none)",
-    "level_duration_f0": "the three trivial features together",
+    **trivial.REPRESENTATIONS,
 }
 
 

@@ -17,10 +17,14 @@ The waveform is averaged to 8 kHz first (pitch below 500 Hz survives) and analys
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from synaudio.store import Dataset
+import numpy as np
+
+if TYPE_CHECKING:  # torch loads only to compute: the names above are read by results tables
+    import torch
+
+    from synaudio.store import Dataset
 
 RATE = 8000  # Hz, after averaging sample pairs of the 16 kHz audio
 FRAME = 256  # samples at RATE: 32 ms
@@ -28,8 +32,13 @@ HOP = 320  # samples at RATE: 40 ms
 F0_RANGE = (60.0, 500.0)  # Hz searched
 ACTIVE_DB = 40.0
 VOICING = 0.5
-FEATURES = ("level_db", "active_seconds", "f0_hz")
 BLOCK = 500  # clips per pass: bounds memory
+REPRESENTATIONS = {  # baseline representation name -> what it is (columns of `summarise`)
+    "rms_level": "RMS level of the active frames (dB)",
+    "active_duration": "speaking time: seconds within 40 dB of the loudest frame",
+    "median_f0": "median f0 of the voiced frames (0 if none)",
+    "level_duration_f0": "the three trivial features together",
+}
 
 
 def _frames(audio: torch.Tensor) -> torch.Tensor:
@@ -42,6 +51,8 @@ def summarise(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """(clips, 3): level_db, active_seconds, f0_hz of 16 kHz clips."""
     if sample_rate != 2 * RATE:
         raise ValueError(f"trivial features expect 16 kHz audio, got {sample_rate} Hz")
+    import torch
+
     frames = _frames(torch.from_numpy(np.asarray(audio, dtype=np.float32)))
     energy = (frames**2).mean(dim=2)  # (clips, frames)
     peak = energy.max(dim=1, keepdim=True).values.clamp_min(1e-20)
@@ -67,3 +78,10 @@ def trivial_features(dataset: Dataset) -> np.ndarray:
     return np.concatenate(
         [summarise(dataset.waveforms(slice(s, s + BLOCK)), sample_rate) for s in range(0, clips, BLOCK)]
     )
+
+
+def representations(dataset: Dataset) -> dict[str, np.ndarray]:
+    """Every representation of REPRESENTATIONS of a dataset's clips, (clips, width) each."""
+    acoustic = trivial_features(dataset)
+    singles = {name: acoustic[:, [column]] for column, name in enumerate(list(REPRESENTATIONS)[:3])}
+    return {**singles, "level_duration_f0": acoustic}
