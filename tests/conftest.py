@@ -90,6 +90,7 @@ TINY: dict[str, Any] = {
         },
         "vae_family": {"models": ["vae"], "seeds": [0]},
     },
+    "analyses": {"layers": {"models": ["vae", "factor_vae"], "seeds": [0], "clips": 20}},  # Small's held out
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,
         "capacity": 2,

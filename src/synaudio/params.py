@@ -577,6 +577,26 @@ class SelfSupervised(_Section):
         return sorted({task.version for task in self.tasks.values()})
 
 
+class LayerAnalysis(_Section):
+    """Layer by layer, the speech benchmark's models on one version's held-out clips (issue
+    18): saturation, linear probes and similarity across seeds and objectives."""
+
+    version: str = "small"  # a speech.versions entry: its models, features and held-out clips
+    models: list[str] = Field(
+        default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
+    )
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
+    clips: int = Field(default=1000, ge=20)  # held-out clips analysed (a seeded subset)
+    seed: int = Field(default=0, ge=0)  # draws the clips and the probes' 75/25 split
+    factors: list[str] = Field(default_factory=lambda: ["speaker_id", "gender", "keyword"], min_length=1)
+
+
+class Analyses(_Section):
+    """The representation analyses study (issue 18)."""
+
+    layers: LayerAnalysis = LayerAnalysis()
+
+
 class Params(_Section):
     """The whole params.yaml. A section missing from the file takes its defaults."""
 
@@ -593,6 +613,7 @@ class Params(_Section):
     rave: RaveBenchmark = RaveBenchmark()
     acids_rave: AcidsRave = AcidsRave()
     ssl: SelfSupervised = SelfSupervised()
+    analyses: Analyses = Analyses()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")
@@ -623,6 +644,7 @@ class Params(_Section):
         self._speech_input_fits()
         self._syntone_input_fits()
         self._ssl_speakers_unseen()
+        self._layers_on_trained_models()
         for version in self.speech.versions:  # a batch larger than the split trains on nothing
             clips = self.synspeech.versions[version].n_clips
             speech_train = clips - round(clips * self.speech.split.test_fraction)
@@ -654,6 +676,21 @@ class Params(_Section):
                 "ladder.seeds",
                 f"{missing} are not both in training.paper_seeds and training.corrected_seeds",
             )
+
+    def _layers_on_trained_models(self) -> None:
+        """The layer analysis reads models the speech benchmark trains, on clips it holds out."""
+        layers = self.analyses.layers
+        if layers.version not in self.speech.versions:
+            raise _invalid("analyses.layers.version", f"{layers.version!r} is not under speech.versions")
+        for field, names, trained in (("models", layers.models, self.speech.models),
+                                      ("seeds", layers.seeds, self.speech.seeds)):  # fmt: skip
+            unknown = [name for name in names if name not in trained]
+            if unknown:
+                raise _invalid(f"analyses.layers.{field}", f"{unknown} are not under speech.{field}")
+        clips = self.synspeech.versions[layers.version].n_clips
+        held_out = round(clips * self.speech.split.test_fraction)
+        if layers.clips > held_out:
+            raise _invalid("analyses.layers.clips", f"{layers.clips} exceeds the {held_out} held-out clips")
 
     def _ssl_speakers_unseen(self) -> None:
         """Pretraining's version exists, its clips are long enough for the views' crop, no

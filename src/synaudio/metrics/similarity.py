@@ -53,7 +53,10 @@ def _centred_gram(gram: np.ndarray, unbiased: bool) -> np.ndarray:
     return gram
 
 
-def _cka_of_grams(k: np.ndarray, m: np.ndarray, unbiased: bool) -> float:
+def cka_of_grams(k: np.ndarray, m: np.ndarray, unbiased: bool = False) -> float:
+    """CKA of two kernel (Gram) matrices over the same examples - for representations too
+    wide for the feature-space form, whose Gram matrices are computed once and compared
+    many times (`unbiased`: the debiased estimator)."""
     k, m = _centred_gram(k, unbiased), _centred_gram(m, unbiased)
     cross = float(np.sum(k * m))
     return cross / float(np.sqrt(np.sum(k * k) * np.sum(m * m)))
@@ -66,7 +69,7 @@ def linear_cka(x: object, y: object, debiased: bool = False) -> float:
         x, y = _centred_columns(x), _centred_columns(y)
         cross = np.linalg.norm(y.T @ x) ** 2
         return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
-    return _cka_of_grams(x @ x.T, y @ y.T, unbiased=True)
+    return cka_of_grams(x @ x.T, y @ y.T, unbiased=True)
 
 
 def _rbf_gram(x: np.ndarray, threshold: float) -> np.ndarray:
@@ -78,7 +81,7 @@ def _rbf_gram(x: np.ndarray, threshold: float) -> np.ndarray:
 def rbf_cka(x: object, y: object, threshold: float = 0.5) -> float:
     """CKA of Gaussian kernels, bandwidth^2 = threshold^2 x the median squared distance."""
     x, y = _pair(x, y)
-    return _cka_of_grams(_rbf_gram(x, threshold), _rbf_gram(y, threshold), unbiased=False)
+    return cka_of_grams(_rbf_gram(x, threshold), _rbf_gram(y, threshold), unbiased=False)
 
 
 def canonical_correlations(x: object, y: object, centred: bool = True) -> np.ndarray:

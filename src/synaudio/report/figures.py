@@ -382,3 +382,54 @@ def accuracy_curves(
             row[0].set_ylabel("held-out accuracy (dashed: chance)")
         axes.flat[len(panels) - 1].legend(loc="lower right", fontsize=7)
         return _save(figure, path)
+
+
+def similarity_heatmaps(
+    matrices: dict[str, np.ndarray], labels: Sequence[str], path: Path, *, measure: str = "linear CKA"
+) -> Path:
+    """One panel per entry of `matrices` (title: its key), each a square matrix over `labels`
+    (models or layers) with its values written in, on one 0-1 colour scale."""
+    names = list(matrices)
+    columns = min(len(names), 4)
+    rows = -(-len(names) // columns)
+    side = max(2.4, 0.42 * len(labels) + 1.0)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(rows, columns, figsize=(side * columns + 1.2, side * rows), squeeze=False,
+                                    layout="constrained")  # fmt: skip
+        for axis in axes.flat[len(names) :]:
+            axis.set_visible(False)
+        for axis, name in zip(axes.flat, names, strict=False):
+            matrix = np.asarray(matrices[name], dtype=float)
+            axis.grid(False)
+            shown = axis.imshow(matrix, cmap="viridis", vmin=0, vmax=1)
+            axis.set_title(name)
+            axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+            axis.set_yticks(range(len(labels)), labels, fontsize=7)
+            for (j, k), value in np.ndenumerate(matrix):
+                axis.text(k, j, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                          color="black" if value > 0.6 else "white")  # fmt: skip
+        figure.colorbar(shown, ax=axes, label=measure, shrink=0.9)
+        return _save(figure, path)
+
+
+def layer_curves(table: pd.DataFrame, columns: dict[str, str], path: Path) -> Path:
+    """One panel per entry of `columns` (column -> y label), the value against the layer
+    (in forward order), one line per model: mean over seeds, band from the lowest to the
+    highest seed. `table`: rows (model, seed, layer, depth, <columns>)."""
+    layers = table.sort_values("depth").drop_duplicates("layer")["layer"].tolist()
+    models = list(dict.fromkeys(table["model"]))
+    colours = plt.get_cmap("tab10").colors
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.0), squeeze=False,
+                                    layout="constrained")  # fmt: skip
+        for axis, (column, label) in zip(axes.flat, columns.items(), strict=True):
+            for k, model in enumerate(models):
+                part = table[table["model"] == model].groupby("depth")[column]
+                mean, low, high, colour = part.mean(), part.min(), part.max(), colours[k % len(colours)]
+                axis.plot(mean.index, mean.to_numpy(), marker="o", ms=3, color=colour, label=model)
+                axis.fill_between(mean.index, low.to_numpy(), high.to_numpy(), color=colour, alpha=0.15, lw=0)
+            axis.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
+            axis.set_ylabel(label)
+            axis.set_ylim(0, 1.02)
+        axes.flat[0].legend(fontsize=7)
+        return _save(figure, path)

@@ -1,5 +1,6 @@
 """The analyses study's sub-commands, one per dvc.yaml stage: analyses-fields
-(receptive_fields: the receptive-field table of the archive's encoders)."""
+(receptive_fields: the receptive-field table of the archive's encoders) and analyses-layers
+(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,54 @@ def fields(args: argparse.Namespace) -> None:
     )
 
 
+def _layers_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
+    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
+
+
+def layers(args: argparse.Namespace) -> None:
+    import json
+
+    from synaudio.atomic import atomic_directory
+    from synaudio.report import figures
+    from synaudio.studies.analyses import layers
+
+    stage = Stage.open(args, threads=True)
+    with stage.tracked("analyses layers"):
+        table, tables = layers.analyse(stage.params, args.speech, args.datasets)
+        summarised = layers.summary(table, tables)
+        probes = {c: f"{c[len('probe_') :]}: probe accuracy" for c in table if c.startswith("probe_")}
+        with atomic_directory(args.out) as tmp:
+            table.to_csv(tmp / "layers.csv", index=False, lineterminator="\n")
+            (tmp / "similarity.json").write_text(json.dumps(tables, indent=2) + "\n")
+            (tmp / "layers.md").write_text(layers.markdown(summarised, tables))
+            figures.layer_curves(table, {"saturation": "saturation (99 % of the variance)", **probes},
+                                 tmp / "layers.png")  # fmt: skip
+            figures.similarity_heatmaps(tables["across"], tables["models"], tmp / "across.png")
+            figures.similarity_heatmaps(tables["within"], tables["layers"], tmp / "within.png")
+            figures.similarity_heatmaps(tables["latent"], tables["models"], tmp / "latent.png",
+                                        measure="similarity")  # fmt: skip
+        stage.log_metrics({f"{r.model}/{r.layer}/{name}": getattr(r, name) for r in summarised.itertuples()
+                           for name in ("saturation", "cka_across_seeds", *probes)})  # fmt: skip
+    stage.done(
+        f"layers: {len(table)} rows, {len(tables['models'])} models x {len(tables['seeds'])} seeds, "
+        f"{tables['clips']} held-out clips of {tables['version']} -> {args.out}"
+    )
+
+
 COMMANDS = (
     Command(
         "analyses-fields",
         "the receptive field of every layer of the archive's encoders (stage receptive_fields)",
         _fields_arguments,
         fields,
+    ),
+    Command(
+        "analyses-layers",
+        "saturation, layer probes and similarity (CKA, SVCCA) across seeds and objectives of the SynSpeech "
+        "VAE family, layer by layer (stage layer_analysis)",
+        _layers_arguments,
+        layers,
     ),
 )

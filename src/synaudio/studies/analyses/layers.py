@@ -1,0 +1,257 @@
+"""Layer by layer, the speech benchmark's VAE family on the same held-out clips (issue 18).
+
+Every model of params analyses.layers (objective x seed, trained by the SynSpeech study)
+encodes the same `clips` held-out clips of one version; each analysed layer - every conv
+block's pooled output, both dense layers, the posterior mean - gives, per model:
+
+* **saturation** (synaudio.models.saturation): principal directions for 99 % of the
+  variance over the width, channel-wise for the conv blocks;
+* **layer probes**: a multinomial logistic probe per factor, fitted on 75 % of the clips and
+  scored on the rest (seeded), on the layer's units - for a conv block its channels' mean
+  and standard deviation over positions, so every layer gets a probe of a few hundred inputs;
+* its **Gram matrix** over the clips (the flattened output, every unit), from which linear
+  CKA compares any two layers of any two models on the same clips.
+
+Similarity across models compares only pairs of different seeds: two objectives started
+from one seed share their initial weights, which alone makes them alike. With one seed
+(the tiny test) same-seed pairs are all there is, and the output says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from synaudio.errors import UserError
+from synaudio.features import load_features
+from synaudio.metrics import similarity
+from synaudio.metrics.softmax import fit_softmax
+from synaudio.models.backbone import ConvVAE
+from synaudio.models.saturation import StreamingCovariance, channel_rows, explained_dimension
+from synaudio.params import LayerAnalysis, Params
+from synaudio.store import load_dataset
+
+BATCH = 250  # clips a forward pass
+TRAIN_SHARE = 0.75  # of the analysed clips, for the layer probes
+
+
+def layer_outputs(encoder: nn.Module, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, output) of every analysed layer of a VAE-family encoder, in forward order:
+    block1..blockN after each max-pool, dense1 and dense2 after their activations, mean."""
+    blocks = dense = 0
+    layers = list(encoder.body)
+    for index, layer in enumerate(layers):
+        x = layer(x)
+        if isinstance(layer, nn.MaxPool2d):
+            blocks += 1
+            yield f"block{blocks}", x
+        elif isinstance(layers[index - 1], nn.Linear) and not isinstance(layer, nn.Linear):
+            dense += 1
+            yield f"dense{dense}", x
+    yield "mean", encoder.mean(x)
+
+
+def pooled(output: torch.Tensor) -> torch.Tensor:
+    """A conv output's channel means and standard deviations over positions; a dense one as is."""
+    if output.dim() == 2:
+        return output
+    flat = output.flatten(2)
+    return torch.cat([flat.mean(2), flat.std(2, correction=0)], dim=1)
+
+
+@dataclass
+class LayerRecord:
+    """What one layer of one model gives: Gram matrix, channel covariance, probe inputs."""
+
+    gram: np.ndarray  # (clips, clips), float64, of the flattened outputs
+    covariance: StreamingCovariance
+    probe_inputs: np.ndarray  # (clips, units), float64
+    units: int  # flattened width
+
+
+@torch.inference_mode()
+def record(backbone: ConvVAE, features: np.ndarray) -> dict[str, LayerRecord]:
+    """Every analysed layer of `backbone`'s encoder over the clips `features` (clips, mels, frames)."""
+    backbone.eval()
+    flattened: dict[str, list[torch.Tensor]] = {}
+    records: dict[str, LayerRecord] = {}
+    probes: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(features), BATCH):
+        x = torch.from_numpy(np.asarray(features[start : start + BATCH], dtype=np.float32)).unsqueeze(1)
+        for name, output in layer_outputs(backbone.encoder, x):
+            if name not in records:
+                records[name] = LayerRecord(np.empty(0), StreamingCovariance(), np.empty(0), 0)
+            records[name].covariance.update(channel_rows(output))
+            flattened.setdefault(name, []).append(output.flatten(1))
+            probes.setdefault(name, []).append(pooled(output))
+    for name, layer in records.items():
+        flat = torch.cat(flattened.pop(name)).to(torch.float64)
+        layer.gram, layer.units = (flat @ flat.T).numpy(), flat.shape[1]
+        layer.probe_inputs = torch.cat(probes[name]).to(torch.float64).numpy()
+    return records
+
+
+def probe_split(clips: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The layer probes' fitting and scoring clips (positions in the analysed subset)."""
+    order = np.random.default_rng(seed).permutation(clips)
+    cut = round(TRAIN_SHARE * clips)
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+def probe_accuracy(x: np.ndarray, labels: np.ndarray, split: tuple[np.ndarray, np.ndarray]) -> float:
+    train, test = split
+    scaler = StandardScaler().fit(x[train])
+    model = fit_softmax(scaler.transform(x[train]), labels[train])
+    return float(np.mean(model.predict(scaler.transform(x[test])) == labels[test]))
+
+
+def layer_rows(
+    model: str, seed: int, records: dict[str, LayerRecord], labels: pd.DataFrame, split: tuple
+) -> list[dict[str, Any]]:
+    """One row per layer: width, explained dimension, saturation, probe accuracy per factor."""
+    rows = []
+    for depth, (name, layer) in enumerate(records.items()):
+        covariance = layer.covariance.matrix()
+        dimension = explained_dimension(covariance)
+        rows.append({
+            "model": model, "seed": seed, "layer": name, "depth": depth, "units": layer.units,
+            "channels": covariance.shape[0], "dimension": dimension,
+            "saturation": dimension / covariance.shape[0],
+            **{f"probe_{factor}": probe_accuracy(layer.probe_inputs, labels[factor].to_numpy(), split)
+               for factor in labels.columns},
+        })  # fmt: skip
+    return rows
+
+
+def cka_matrix(grams: list[np.ndarray]) -> np.ndarray:
+    """Linear CKA between every pair of Gram matrices (symmetric, ones on the diagonal)."""
+    n = len(grams)
+    out = np.eye(n)
+    for i, j in combinations(range(n), 2):
+        out[i, j] = out[j, i] = similarity.cka_of_grams(grams[i], grams[j])
+    return out
+
+
+def similarity_tables(
+    settings: LayerAnalysis, grams: dict[tuple[str, int], dict[str, np.ndarray]], means: dict
+) -> dict[str, Any]:
+    """From the Gram matrices of every (model, seed) and layer:
+
+    * `across`: per layer, model x model linear CKA, each entry the mean over pairs of
+      different seeds (the diagonal: a model against itself at another seed);
+    * `within`: per model at its first seed, layer x layer linear CKA;
+    * `latent`: model x model at the posterior mean, by every measure of
+      metrics.similarity (the mean over the same pairs).
+    """
+    models, seeds = settings.models, settings.seeds
+    layers = list(next(iter(grams.values())))
+    pairs = [(a, b) for a in seeds for b in seeds if a != b] or [(s, s) for s in seeds]
+    across = {}
+    for layer in layers:
+        matrix = np.zeros((len(models), len(models)))
+        for i, m in enumerate(models):
+            for j, n in enumerate(models[i:], start=i):
+                values = [similarity.cka_of_grams(grams[m, a][layer], grams[n, b][layer]) for a, b in pairs]
+                matrix[i, j] = matrix[j, i] = float(np.mean(values))
+        across[layer] = matrix.tolist()
+    first = seeds[0]
+    within = {m: cka_matrix([grams[m, first][layer] for layer in layers]).tolist() for m in models}
+    measures = {
+        "linear_cka": similarity.linear_cka,
+        "debiased_cka": lambda x, y: similarity.linear_cka(x, y, debiased=True),
+        "rbf_cka": similarity.rbf_cka,
+        "svcca": similarity.svcca,
+        "max_neuron_correlation": similarity.max_neuron_correlation,
+    }
+    latent = {}
+    for measure, function in measures.items():
+        matrix = np.zeros((len(models), len(models)))
+        for i, m in enumerate(models):
+            for j, n in enumerate(models):
+                matrix[i, j] = float(np.mean([function(means[m, a], means[n, b]) for a, b in pairs]))
+        latent[measure] = matrix.tolist()
+    return {
+        "models": models, "seeds": seeds, "layers": layers,
+        "pairs": "different seeds" if pairs[0][0] != pairs[0][1] else "the same seed (one seed only)",
+        "across": across, "within": within, "latent": latent,
+    }  # fmt: skip
+
+
+def analysed_clips(test_rows: np.ndarray, settings: LayerAnalysis) -> np.ndarray:
+    """`settings.clips` of the held-out rows, drawn with `settings.seed` (sorted)."""
+    return np.sort(np.random.default_rng(settings.seed).choice(test_rows, settings.clips, replace=False))
+
+
+def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per-layer rows of every model of params analyses.layers, and the similarity tables."""
+    from synaudio.inference import load_backbone
+    from synaudio.models.backbone import speech_vae
+
+    settings = params.analyses.layers
+    version = settings.version
+    features, _, split = load_features(
+        speech / version / "features", f"speech_features@{version}", datasets / version / "dataset"
+    )
+    clips = analysed_clips(split["test"], settings)
+    factors = load_dataset(datasets / version / "dataset").factors.iloc[clips]
+    unknown = [f for f in settings.factors if f not in factors.columns]
+    if unknown:
+        raise UserError(
+            f"analyses.layers.factors: {unknown} are not factors of {version} ({', '.join(factors.columns)})"
+        )
+    labels = pd.DataFrame({f: pd.factorize(factors[f], sort=True)[0] for f in settings.factors})
+    x, probes = np.asarray(features[clips]), probe_split(len(clips), settings.seed)
+    rows, grams, means = [], {}, {}
+    network = speech_vae(params.speech_input)
+    for model in settings.models:
+        for seed in settings.seeds:
+            folder = speech / version / "models" / model / f"seed{seed}"
+            records = record(load_backbone(folder, params.speech.latent_dim, network), x)
+            rows += layer_rows(model, seed, records, labels, probes)
+            grams[model, seed] = {name: layer.gram for name, layer in records.items()}
+            means[model, seed] = records["mean"].probe_inputs
+    tables = similarity_tables(settings, grams, means)
+    return pd.DataFrame(rows), {"version": version, "clips": len(clips), **tables}
+
+
+def summary(table: pd.DataFrame, tables: dict[str, Any]) -> pd.DataFrame:
+    """Per model and layer: width, saturation and probe accuracies (means over seeds) and
+    the linear CKA with the same model at another seed."""
+    probes = [c for c in table.columns if c.startswith("probe_")]
+    out = table.groupby(["model", "layer"], sort=False).agg(
+        depth=("depth", "first"), units=("units", "first"), channels=("channels", "first"),
+        saturation=("saturation", "mean"), **{c: (c, "mean") for c in probes},
+    ).reset_index()  # fmt: skip
+    index = {m: k for k, m in enumerate(tables["models"])}
+    out["cka_across_seeds"] = [tables["across"][layer][index[m]][index[m]] for m, layer in zip(
+        out["model"], out["layer"], strict=True)]  # fmt: skip
+    return out
+
+
+def markdown(summarised: pd.DataFrame, tables: dict[str, Any]) -> str:
+    """The summary per model and layer, then the latent similarities across models."""
+    probes = [c for c in summarised.columns if c.startswith("probe_")]
+    head = ["model", "layer", "units", "saturation", *(p.removeprefix("probe_") for p in probes),
+            f"CKA, same model, {tables['pairs']}"]  # fmt: skip
+    out = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for r in summarised.itertuples():
+        cells = [f"{getattr(r, p):.3f}" for p in probes]
+        out.append(f"| {r.model} | {r.layer} | {r.units:,} | {r.saturation:.3f} | " + " | ".join(cells)
+                   + f" | {r.cka_across_seeds:.3f} |")  # fmt: skip
+    models = tables["models"]
+    out += ["", f"Posterior means, model x model ({tables['pairs']}):", "",
+            "| measure | " + " | ".join(f"{a} / {b}" for a, b in combinations(models, 2)) + " |",
+            "|---|" + "---:|" * len(list(combinations(models, 2)))]  # fmt: skip
+    for measure, matrix in tables["latent"].items():
+        cells = [f"{matrix[i][j]:.3f}" for i, j in combinations(range(len(models)), 2)]
+        out.append(f"| {measure} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
