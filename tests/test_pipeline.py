@@ -30,7 +30,7 @@ PIPELINE = (
       for model in ("vae", "factor_vae")),
     "speech_features_level@medium", "speech_train_level@medium-vae-0", "speech_evaluate_level@medium-vae-0",
     *(f"{stage}@small-0" for stage in ("rave_train", "rave_encode", "score_rave_style")),
-    "speech_aggregate", "speech_report", "rave_report", "receptive_fields", "ssl_features",
+    "speech_aggregate", "speech_report", "rave_report", "receptive_fields", "layer_analysis", "ssl_features",
     *(f"{stage}@{method}-0" for stage in ("ssl_pretrain", "ssl_probe") for method in ("bt", "mbt_width")),
     *(f"{stage}@invariance_only-0" for stage in ("ssl_arm", "ssl_arm_probe")),
     "ssl_random_probe@0", "ssl_log_mel_probe", "ssl_trivial_probe", "ssl_vae_probe@vae-0",

@@ -1,0 +1,104 @@
+"""The layer analysis (studies/analyses/layers.py): which layers it reads, that its Gram
+route gives the same CKA as the feature route, what the across-model table pairs, and the
+stage's outputs on the tiny pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from synaudio.errors import UserError
+from synaudio.metrics import similarity
+from synaudio.models.backbone import speech_vae
+from synaudio.params import LayerAnalysis, validate
+from synaudio.studies.analyses import layers
+
+
+@pytest.fixture(scope="module")
+def recorded() -> dict[str, layers.LayerRecord]:
+    torch.manual_seed(0)
+    backbone = speech_vae((64, 128))(16)
+    clips = np.random.default_rng(0).random((12, 64, 128), dtype=np.float32)
+    return layers.record(backbone, clips)
+
+
+def test_every_conv_block_dense_layer_and_the_mean_is_read_in_forward_order(recorded) -> None:
+    assert list(recorded) == ["block1", "block2", "block3", "block4", "dense1", "dense2", "mean"]
+    assert [r.units for r in recorded.values()] == [
+        16 * 32 * 64,
+        32 * 16 * 32,
+        64 * 8 * 16,
+        64 * 4 * 8,
+        256,
+        128,
+        16,
+    ]
+    assert [r.probe_inputs.shape[1] for r in recorded.values()] == [32, 64, 128, 128, 256, 128, 16]
+    assert all(r.gram.shape == (12, 12) and r.covariance.count > 0 for r in recorded.values())
+
+
+def test_the_last_layer_is_the_posterior_mean_encode_gives() -> None:
+    from synaudio.inference import encode
+
+    torch.manual_seed(1)
+    backbone = speech_vae((64, 128))(16).eval()
+    clips = np.random.default_rng(1).random((6, 64, 128), dtype=np.float32)
+    recorded = layers.record(backbone, clips)["mean"].probe_inputs
+    np.testing.assert_allclose(recorded, encode(backbone, clips)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_cka_from_grams_equals_cka_from_features() -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(30, 50)), rng.normal(size=(30, 7))
+    assert similarity.cka_of_grams(x @ x.T, y @ y.T) == pytest.approx(similarity.linear_cka(x, y), abs=1e-12)
+
+
+def test_across_models_pairs_only_different_seeds() -> None:
+    """Model a at seed s against model b at seed t != s: an identical pair of networks at
+    one seed, if it were paired, would read 1."""
+    rng = np.random.default_rng(3)
+    base = {s: rng.normal(size=(20, 5)) for s in (0, 1)}
+    grams = {(m, s): {"mean": base[s] @ base[s].T} for m in ("a", "b") for s in (0, 1)}
+    means = {(m, s): base[s] for m in ("a", "b") for s in (0, 1)}
+    tables = layers.similarity_tables(LayerAnalysis(models=["a", "b"], seeds=[0, 1]), grams, means)
+    expected = similarity.linear_cka(base[0], base[1])
+    assert tables["pairs"] == "different seeds"
+    np.testing.assert_allclose(tables["across"]["mean"], np.full((2, 2), expected))
+    assert tables["latent"]["linear_cka"][0][1] == pytest.approx(expected)
+    one = layers.similarity_tables(LayerAnalysis(models=["a", "b"], seeds=[0]), grams, means)
+    assert one["pairs"] == "the same seed (one seed only)" and one["across"]["mean"][0][1] == pytest.approx(
+        1.0
+    )
+
+
+def test_the_layer_analysis_reads_only_trained_models_on_held_out_clips() -> None:
+    with pytest.raises(UserError, match=r"analyses.layers.models: \['nope'\] are not under speech.models"):
+        validate({"analyses": {"layers": {"models": ["nope"]}}})
+    with pytest.raises(UserError, match=r"analyses\.layers\.clips: 6000 exceeds the 5000 held-out clips"):
+        validate({"analyses": {"layers": {"clips": 6000}}})
+    with pytest.raises(UserError, match=r"analyses\.layers\.version"):
+        validate({"analyses": {"layers": {"version": "large"}}})
+
+
+def test_the_pipeline_analyses_every_layer_of_the_declared_models(reproduced: Path) -> None:
+    out = reproduced / "artifacts" / "analyses" / "layers"
+    table = pd.read_csv(out / "layers.csv")
+    assert sorted(set(table["model"])) == ["factor_vae", "vae"] and len(table) == 2 * 7
+    assert table["saturation"].between(0, 1).all() and {"probe_speaker_id", "probe_keyword"} <= set(table)
+    tables = json.loads((out / "similarity.json").read_text())
+    assert tables["clips"] == 20 and tables["layers"][-1] == "mean"
+    assert set(tables["latent"]) == {
+        "linear_cka",
+        "debiased_cka",
+        "rbf_cka",
+        "svcca",
+        "max_neuron_correlation",
+    }
+    assert "| vae | block1 | 32,768 |" in (out / "layers.md").read_text()  # 16 channels x 32 x 64
+    for figure in ("layers.png", "across.png", "within.png", "latent.png"):
+        assert (out / figure).stat().st_size > 10_000
