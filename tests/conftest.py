@@ -187,16 +187,21 @@ def copy_project(dest: Path, params: dict[str, Any]) -> Path:
     return dest
 
 
-def kill_after_first_checkpoint(command: list[str], checkpoint: Path, timeout: float = 120) -> None:
+def kill_after_first_checkpoint(
+    command: list[str], checkpoint: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> None:
     """Start a training `command`, SIGKILL it a moment after it wrote `checkpoint` (into a
-    later epoch), and check it died by the signal, not by finishing first."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    later epoch), and check it died by the signal, not by finishing first. The signal goes to
+    its whole process group: a DDP run's other processes die with it, as on a lost node."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
     deadline = time.monotonic() + timeout
     while not checkpoint.exists():
         assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
         time.sleep(0.02)
     time.sleep(0.5)  # let it get into a later epoch
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
 

@@ -92,6 +92,7 @@ def test_the_pipeline_analyses_every_layer_of_the_declared_models(reproduced: Pa
     assert table["saturation"].between(0, 1).all() and {"probe_speaker_id", "probe_keyword"} <= set(table)
     tables = json.loads((out / "similarity.json").read_text())
     assert tables["clips"] == 20 and tables["layers"][-1] == "mean"
+    assert [(r["model"], r["seed"]) for r in tables["infomec"]] == [("vae", 0), ("factor_vae", 0)]
     assert set(tables["latent"]) == {
         "linear_cka",
         "debiased_cka",

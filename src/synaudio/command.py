@@ -254,13 +254,19 @@ def run_training(
     from synaudio.inference import MODEL_FILE
 
     manifest, digest, name = logged
+
+    def train(run: Any, provenance: dict[str, Any] | None) -> dict[str, Any]:
+        return training.train(
+            config, objective, backbone, rows, train_rows, held_out_rows, args.out, args.checkpoints,
+            seed=args.seed, labels=labels, run=run, data_digest=data_digest, provenance=provenance,
+        )  # fmt: skip
+
+    if not training.main_process():  # a DDP worker: its share of the steps; no run, no output
+        train(None, None)
+        return
     with stage.tracked(run_name):
         stage.log_dataset(args.dataset, manifest, digest, name, "training")
-        summary = training.train(
-            config, objective, backbone, rows, train_rows, held_out_rows, args.out, args.checkpoints,
-            seed=args.seed, labels=labels, run=stage.run, data_digest=data_digest,
-            provenance=stage.provenance(),
-        )  # fmt: skip
+        summary = train(stage.run, stage.provenance())
         model = args.out / MODEL_FILE
         stage.log_dict(summary, "training.json")
         stage.set_tag("model.sha256", sha256_file(model))

@@ -139,6 +139,11 @@ class Training(_Section):
     corrected_seeds: Seeds = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     corrected_epochs: int | None = Field(default=10, ge=1)  # None: as the paper protocol (full scale)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Lightning DDP (synaudio.training): `devices` processes on each of `num_nodes` machines,
+    # each a device (a GPU, or on a CPU a process of `threads` threads); gloo on CPUs, NCCL on
+    # GPUs. 1 x 1 (the committed results): one process, no process group.
+    devices: int = Field(default=1, ge=1)
+    num_nodes: int = Field(default=1, ge=1)
     threads: int = Field(default=1, ge=1)
     channels_last: bool = True
     # Lightning's precision: 32-true (the committed results), bf16-mixed (CPU or GPU) or

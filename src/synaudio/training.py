@@ -12,6 +12,15 @@
   (synaudio.heldout) - in MLflow and in training.json's history, so the report draws the
   curves from the stage's declared output rather than from a local MLflow database.
 * The regulariser's weight warms up over the protocol's `kl_warmup` fraction of steps.
+* Under DDP (TrainingConfig.devices x num_nodes processes, Lightning's "ddp" launcher: the
+  command is started again for every further process of a node) every process draws the
+  same global batches and takes its rank's contiguous share of each; the gradients are
+  averaged across processes after every backward pass (by hand, not by DDP's hooks: the
+  FactorVAE's discriminator takes a second backward pass through one forward, which DDP's
+  reducer refuses), so every process holds the same weights - checked at the end. For a
+  loss that is a mean over the batch the averaged gradient is the whole batch's, up to the
+  sampling noise, which each process draws for its own clips.
+  Only the first process writes the model and the checkpoints, and tracks the run.
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,11 +53,58 @@ from synaudio.training_config import BackboneFactory, TrainingConfig
 FINGERPRINT_KEY = "synaudio_fingerprint"
 
 
-class EpochBatches(Sampler[list[int]]):
-    """Full batches of a permutation drawn from (seed, epoch): reproducible after resume."""
+def main_process() -> bool:
+    """False in a DDP worker: Lightning's launcher starts the command again with LOCAL_RANK
+    >= 1 for a node's further processes, and a node other than the first runs with NODE_RANK
+    (or a cluster's RANK / GROUP_RANK) >= 1. Decided from the environment, before any
+    process group exists, so a worker never opens a tracked run or writes an output."""
+    return all(os.environ.get(key, "0") == "0" for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) without a process group."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def average_gradients(module: nn.Module) -> None:
+    """Every parameter's gradient averaged over the processes (a no-op in one process)."""
+    _, world = distributed()
+    if world == 1:
+        return
+    for parameter in module.parameters():
+        if parameter.grad is not None:
+            torch.distributed.all_reduce(parameter.grad)
+            parameter.grad.div_(world)
+
+
+def weight_divergence(module: nn.Module) -> float:
+    """The largest absolute difference between any process's weights and the first's (0.0
+    in one process): DDP's processes must end with the same weights."""
+    _, world = distributed()
+    if world == 1:
+        return 0.0
+    largest = torch.zeros((), dtype=torch.float64)
+    for parameter in module.parameters():
+        first = parameter.detach().clone()
+        torch.distributed.broadcast(first, src=0)
+        largest = torch.maximum(largest, (parameter.detach() - first).abs().max().double().cpu())
+    torch.distributed.all_reduce(largest, op=torch.distributed.ReduceOp.MAX)
+    return float(largest)
+
+
+class EpochBatches(Sampler[list[int]]):
+    """Full batches of a permutation drawn from (seed, epoch): reproducible after resume.
+    With `shares` > 1 (DDP) each process yields its rank's contiguous share of every batch."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, shares: int = 1) -> None:
+        if batch_size % shares:
+            raise UserError(
+                f"a batch of {batch_size} does not split evenly over {shares} DDP processes "
+                "(training.devices x training.num_nodes): choose a batch size they divide"
+            )
+        self.n, self.batch_size, self.seed, self.epoch, self.shares = n, batch_size, seed, 0, shares
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this at every epoch start
         self.epoch = epoch
@@ -55,10 +113,16 @@ class EpochBatches(Sampler[list[int]]):
         return self.n // self.batch_size
 
     def __iter__(self):
+        yield from self.batches(distributed()[0] if self.shares > 1 else 0)
+
+    def batches(self, rank: int) -> Iterator[list[int]]:
+        """The epoch's batches as process `rank` of `shares` takes them."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n, generator=generator)
+        share = self.batch_size // self.shares
         for i in range(len(self)):
-            yield order[i * self.batch_size : (i + 1) * self.batch_size].tolist()
+            start = i * self.batch_size + rank * share
+            yield order[start : start + share].tolist()
 
 
 class RowBatches(Dataset):
@@ -86,6 +150,13 @@ class FingerprintedModule(L.LightningModule):
         super().__init__()
         self.fingerprint = fingerprint
         self.history: list[dict[str, float]] = []
+        self.divergence = 0.0  # under DDP, set by on_train_end
+
+    def on_train_end(self) -> None:
+        """Under DDP: every process must hold the first's weights (while the group is up)."""
+        self.divergence = weight_divergence(self)
+        if self.divergence > 0:
+            raise UserError(f"DDP: the processes' weights differ by up to {self.divergence:g} after training")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[FINGERPRINT_KEY] = self.fingerprint
@@ -117,9 +188,19 @@ class VAEModule(FingerprintedModule):
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
 
+    def synced_backward(self, loss: torch.Tensor, **kwargs: Any) -> None:
+        """Lightning's manual backward, then the gradients averaged over DDP's processes - by
+        hand: Lightning arms DDP's reducer for every manual backward, and the reducer fails
+        at the next step when a backward (the FactorVAE discriminator's) leaves parameters out."""
+        wrapped = self.trainer.strategy.model
+        if isinstance(wrapped, torch.nn.parallel.DistributedDataParallel):
+            wrapped.require_backward_grad_sync = False  # Lightning sets it again after the step
+        self.manual_backward(loss, **kwargs)
+        average_gradients(self)
+
     def on_train_epoch_end(self) -> None:
         epoch = {k.removeprefix("train/"): float(v) for k, v in self.trainer.callback_metrics.items()}
-        if self.held_out is not None:
+        if self.held_out is not None and self.trainer.is_global_zero:
             curves = held_out_curves(
                 self.backbone, self.held_out, self.decoder_variance(epoch),
                 seed=self.seed * 1_000_003 + self.current_epoch, channels_last=self.channels_last,
@@ -150,10 +231,11 @@ class VAEModule(FingerprintedModule):
         return [main] if aux is None else [main, aux]
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        if batch_idx == 0:  # sampling noise and permutations: a function of (seed, epoch) only.
+        if batch_idx == 0:  # sampling noise and permutations: a function of (seed, epoch, rank) only.
             # Seeded here rather than in on_train_epoch_start: on resume Lightning draws
             # random numbers between that hook and the first step.
-            torch.manual_seed(self.seed * 1_000_003 + self.current_epoch)
+            rank, world = distributed()
+            torch.manual_seed((self.seed * 1_000_003 + self.current_epoch) * world + rank)
         x = batch.unsqueeze(1)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -166,12 +248,12 @@ class VAEModule(FingerprintedModule):
         # loss reaches the backbone (FactorVAE, disc_input "attached") its gradient adds to
         # the backbone's; where it does not, the order changes nothing.
         optimizers[0].zero_grad()
-        self.manual_backward(losses["loss"], retain_graph="aux_loss" in losses)
+        self.synced_backward(losses["loss"], retain_graph="aux_loss" in losses)
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.backbone.parameters(), self.grad_clip)
         if "aux_loss" in losses:
             optimizers[1].zero_grad()  # the discriminator learns from its own loss only
-            self.manual_backward(losses["aux_loss"])
+            self.synced_backward(losses["aux_loss"])
         for optimizer in optimizers:
             optimizer.step()
         logged = {f"train/{k}": v.detach() for k, v in losses.items()}
@@ -182,6 +264,7 @@ class VAEModule(FingerprintedModule):
             on_step=False,
             on_epoch=True,
             batch_size=x.shape[0],
+            sync_dist=distributed()[1] > 1,  # the epoch's means over every process's batches
         )
 
 
@@ -290,16 +373,21 @@ def train(
     module = VAEModule(losses, network, config.lr, seed, channels_last, expected, held_out, config.grad_clip)
     if config.compile:
         compile_backbone(network)
-    loader = DataLoader(RowBatches(rows), sampler=EpochBatches(len(rows), batch_size, seed), batch_size=None)
+    sampler = EpochBatches(len(rows), batch_size, seed, shares=config.world_size)
+    loader = DataLoader(RowBatches(rows), sampler=sampler, batch_size=None)
     trainer, first_epoch, seconds = fit(
         module, loader, epochs=epochs, device=device, precision=config.precision,
-        checkpoint_dir=checkpoint_dir, run=run,
+        checkpoint_dir=checkpoint_dir, run=run, devices=config.devices, num_nodes=config.num_nodes,
     )  # fmt: skip
     summary = run_summary(
         trainer, module, labels=labels, seed=seed, first_epoch=first_epoch, seconds=seconds,
         train_clips=len(train_rows), device=device, threads=config.threads, provenance=provenance,
     )  # fmt: skip
-    save_model(out_dir, module.backbone, summary)
+    if config.world_size > 1:
+        summary["ddp"] = {"devices": config.devices, "num_nodes": config.num_nodes,
+                          "weight_divergence": module.divergence}  # fmt: skip
+    if main_process():
+        save_model(out_dir, module.backbone, summary)
     return summary
 
 
@@ -312,10 +400,14 @@ def fit(
     precision: str,
     checkpoint_dir: Path,
     run: Any = None,
+    devices: int = 1,
+    num_nodes: int = 1,
 ) -> tuple[L.Trainer, int, float]:
     """Lightning's fit with the archive's conventions: `last.ckpt` in `checkpoint_dir` after
     every epoch, resumed only when its fingerprint is the module's (any other is set aside,
-    saying so), metrics into the stage's MLflow run, a progress bar only on a terminal.
+    saying so), metrics into the stage's MLflow run, a progress bar only on a terminal;
+    DDP over `devices` x `num_nodes` processes when that is more than one (the module
+    averages the gradients; the sampler shards the batches - see the module docstring).
     Returns (the trainer, the first epoch this call ran, its seconds)."""
     logger: Any = False
     if run is not None:
@@ -328,10 +420,18 @@ def fit(
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=checkpoint_dir, filename="last", save_top_k=1, every_n_epochs=1, enable_version_counter=False
     )
+    strategy: Any = "auto"
+    if devices * num_nodes > 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = DDPStrategy(process_group_backend="nccl" if device == "cuda" else "gloo")
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator="gpu" if device == "cuda" else "cpu",
-        devices=1,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        use_distributed_sampler=False,  # EpochBatches shards each batch itself
         deterministic=True,
         precision=precision,
         logger=logger,
@@ -347,7 +447,7 @@ def fit(
     first_epoch, stale = resumable(resume, module.fingerprint)
     if stale:
         print(f"training: not resuming {resume} ({stale}); starting from epoch 1", file=sys.stderr)
-        resume.unlink()
+        resume.unlink(missing_ok=True)
     trainer.fit(module, loader, ckpt_path=resume if first_epoch else None)
     return trainer, first_epoch, time.perf_counter() - started
 

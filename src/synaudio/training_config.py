@@ -30,3 +30,9 @@ class TrainingConfig:
     precision: str = "32-true"  # Lightning's: 32-true | bf16-mixed | 16-mixed (CUDA only)
     compile: bool = False  # torch.compile the encoder and decoder (another float order)
     grad_clip: float | None = None  # the backbone's gradient norm capped at this (None: no cap)
+    devices: int = 1  # DDP processes per node (synaudio.training; 1: no process group)
+    num_nodes: int = 1
+
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes

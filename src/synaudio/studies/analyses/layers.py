@@ -10,7 +10,9 @@ block's pooled output, both dense layers, the posterior mean - gives, per model:
   scored on the rest (seeded), on the layer's units - for a conv block its channels' mean
   and standard deviation over positions, so every layer gets a probe of a few hundred inputs;
 * its **Gram matrix** over the clips (the flattened output, every unit), from which linear
-  CKA compares any two layers of any two models on the same clips.
+  CKA compares any two layers of any two models on the same clips;
+
+and at the posterior mean, **InfoMEC** (metrics/infomec.py) against the probed factors.
 
 Similarity across models compares only pairs of different seeds: two objectives started
 from one seed share their initial weights, which alone makes them alike. With one seed
@@ -34,6 +36,7 @@ from torch import nn
 from synaudio.errors import UserError
 from synaudio.features import load_features
 from synaudio.metrics import similarity
+from synaudio.metrics.infomec import infomec
 from synaudio.metrics.softmax import fit_softmax
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.saturation import StreamingCovariance, channel_rows, explained_dimension
@@ -41,6 +44,7 @@ from synaudio.params import LayerAnalysis, Params
 from synaudio.store import load_dataset
 
 BATCH = 250  # clips a forward pass
+INFOMEC = ("infom", "infoe", "infoc", "active_codes")
 TRAIN_SHARE = 0.75  # of the analysed clips, for the layer probes
 
 
@@ -210,7 +214,7 @@ def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame,
         )
     labels = pd.DataFrame({f: pd.factorize(factors[f], sort=True)[0] for f in settings.factors})
     x, probes = np.asarray(features[clips]), probe_split(len(clips), settings.seed)
-    rows, grams, means = [], {}, {}
+    rows, grams, means, information = [], {}, {}, []
     network = speech_vae(params.speech_input)
     for model in settings.models:
         for seed in settings.seeds:
@@ -219,8 +223,10 @@ def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame,
             rows += layer_rows(model, seed, records, labels, probes)
             grams[model, seed] = {name: layer.gram for name, layer in records.items()}
             means[model, seed] = records["mean"].probe_inputs
+            scores = infomec(labels.to_numpy(), means[model, seed], seed=settings.seed)
+            information.append({"model": model, "seed": seed, **{k: scores[k] for k in INFOMEC}})
     tables = similarity_tables(settings, grams, means)
-    return pd.DataFrame(rows), {"version": version, "clips": len(clips), **tables}
+    return pd.DataFrame(rows), {"version": version, "clips": len(clips), **tables, "infomec": information}
 
 
 def summary(table: pd.DataFrame, tables: dict[str, Any]) -> pd.DataFrame:
@@ -254,4 +260,9 @@ def markdown(summarised: pd.DataFrame, tables: dict[str, Any]) -> str:
     for measure, matrix in tables["latent"].items():
         cells = [f"{matrix[i][j]:.3f}" for i, j in combinations(range(len(models)), 2)]
         out.append(f"| {measure} | " + " | ".join(cells) + " |")
+    information = pd.DataFrame(tables["infomec"]).groupby("model", sort=False).mean(numeric_only=True)
+    out += ["", "InfoMEC of the posterior means against the probed factors (mean over seeds):", "",
+            "| model | InfoM | InfoE | InfoC | active codes |", "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for model, r in information.iterrows():
+        out.append(f"| {model} | {r.infom:.3f} | {r.infoe:.3f} | {r.infoc:.3f} | {r.active_codes:.1f} |")
     return "\n".join(out) + "\n"

@@ -40,6 +40,8 @@ def config(params: Params, version: str) -> TrainingConfig:
         channels_last=False,
         precision=shared.precision,
         compile=shared.compile,
+        devices=shared.devices,
+        num_nodes=shared.num_nodes,
         grad_clip=rave.grad_clip,
     )
 

@@ -33,6 +33,8 @@ def config(params: Params, version: str) -> TrainingConfig:
         channels_last=shared.channels_last,
         precision=shared.precision,
         compile=shared.compile,
+        devices=shared.devices,
+        num_nodes=shared.num_nodes,
     )
 
 

@@ -38,6 +38,8 @@ def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
         channels_last=shared.channels_last,
         precision=shared.precision,
         compile=shared.compile,
+        devices=shared.devices,
+        num_nodes=shared.num_nodes,
     )
 
 
