@@ -3,8 +3,10 @@
 # no Docker engine; Debian's podman runs daemonless): build the image through
 # `make docker-build` from a locally bootstrapped Debian base (no registry pull), then
 # `make docker-run TARGET=quick` on a fresh clone of HEAD mounted at /workspace, networking
-# off, as an unprivileged UID; check the quick run's report, and that a second run with an
-# unchanged lock installs nothing.
+# off, as an unprivileged UID; check the quick run's report, run the scale-out tests that
+# need the image's own servers and processes (the MLflow server on PostgreSQL + S3, DDP
+# training over two processes) inside it, and check that a second run with an unchanged
+# lock installs nothing.
 #
 # The engine settings these machines need (vfs storage, chroot isolation, runc, no default
 # ulimits) and their package access (pip configuration, CA bundle, local wheel indexes)
@@ -99,10 +101,20 @@ if grep "pip install" "$work/quick.log"; then
   echo "error: the run installed dependencies although the lock is the image's" >&2
   exit 1
 fi
+# issue 19's engines in the image: PostgreSQL, the S3 store and mlflow server, gloo DDP
+for test in test_two_trainings_at_once_log_to_the_shared_server test_two_ddp_processes_train_one_model \
+  test_a_killed_ddp_run_resumes_to_the_uninterrupted_weights; do
+  say "inside the container: $test (log: $work/$test.log)"
+  run "test TEST_WORKERS=0 PYTEST_ARGS=tests/test_scaleout.py::$test" >"$work/$test.log" 2>&1 || {
+    tail -30 "$work/$test.log" >&2
+    exit 1
+  }
+  grep -q "1 passed" "$work/$test.log"
+done
 second=$(run install 2>&1)
 if grep "pip install" <<<"$second"; then
   echo "error: a second run with an unchanged lock installed dependencies" >&2
   exit 1
 fi
 say "second run with the same lock: make install ran no install command"
-say "passed: image built, make quick green inside it with --network none, no install at run time"
+say "passed: image built, make quick and the scale-out tests green inside it with --network none, no install at run time"
