@@ -133,3 +133,36 @@ def test_disabled_tracking_writes_no_database(tmp_path: Path, write_params) -> N
         capture_output=True,
     )
     assert not (tmp_path / "never.db").exists()
+
+
+def test_a_dataset_row_made_by_a_concurrent_run_is_linked_not_fatal(tmp_path: Path, monkeypatch) -> None:
+    """Two runs logging one new dataset to a server at once: the loser's insert breaks the
+    unique key (measured in the image test: PostgreSQL's UniqueViolation via REST). The
+    store's answer is injected once here - the race itself cannot be scheduled - and the
+    real call that follows links the dataset; any other store error still propagates."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    real, calls = mlflow.log_input, []
+    violation = 'UniqueViolation: duplicate key value violates unique constraint "dataset_pk"'
+
+    def racing(dataset, context=None, **kwargs):
+        calls.append(context)
+        if len(calls) == 1:
+            raise mlflow.exceptions.RestException({"error_code": "BAD_REQUEST", "message": violation})
+        return real(dataset, context=context, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_input", racing)
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    with mlflow.start_run() as run:
+        tracking.log_dataset(dataset, {"clips": 1}, "ab" * 32, "syntone", "training")
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert calls == ["training", "training"] and [i.dataset.name for i in inputs] == ["syntone"]
+
+    def broken(dataset, context=None, **kwargs):
+        raise mlflow.exceptions.MlflowException("the store is read-only")
+
+    monkeypatch.setattr(mlflow, "log_input", broken)
+    with mlflow.start_run(), pytest.raises(mlflow.exceptions.MlflowException, match="read-only"):
+        tracking.log_dataset(dataset, {"clips": 1}, "cd" * 32, "syntone", "training")

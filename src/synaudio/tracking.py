@@ -219,6 +219,9 @@ def provenance(run: Any, outputs: Sequence[Path] = ()) -> dict[str, Any]:
     }
 
 
+DUPLICATE_ROW = ("duplicate key value violates unique constraint", "UNIQUE constraint failed")
+
+
 def log_dataset(path: Path, manifest: dict[str, Any], digest: str, name: str, context: str) -> None:
     """Record a dataset as a run input, identified by its content hash."""
     import mlflow
@@ -230,6 +233,15 @@ def log_dataset(path: Path, manifest: dict[str, Any], digest: str, name: str, co
         source = resolve_dataset_source(path.resolve().as_uri())
     # MLflow caps dataset digests at 36 characters: log 128 bits of the SHA-256 there
     # and the full hash as a tag.
-    mlflow.log_input(MetaDataset(source, name=name, digest=digest[:32]), context=context)
+    dataset = MetaDataset(source, name=name, digest=digest[:32])
+    try:
+        mlflow.log_input(dataset, context=context)
+    except mlflow.exceptions.MlflowException as exc:
+        # Two runs logging one new dataset at once: the store checks for the row, both find
+        # none, the second insert breaks its unique key (seen on a server on PostgreSQL).
+        # The row exists now, so the same call links it.
+        if not any(marker in str(exc) for marker in DUPLICATE_ROW):
+            raise
+        mlflow.log_input(dataset, context=context)
     mlflow.set_tag("dataset.sha256", digest)
     mlflow.log_dict(manifest, "manifest.json")
