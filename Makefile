@@ -106,8 +106,12 @@ test-slow: install ## every test, paper-scale ones included
 # the lock; CLONE_VENV=fresh installs it from the lock as a new user would (CI's `make test`
 # already does that on its clean clone). `link` falls back to `fresh` across file systems.
 CLONE_VENV ?= link
+CLONE_CHECK_GB ?= 12
 clone-check: $(if $(filter link,$(CLONE_VENV)),install) ## clone HEAD into a temporary folder and run `make quick` and `make report` there
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	free=$$(df -P -BG "$$d" | awk 'NR == 2 {print $$4 + 0}'); \
+	[ "$$free" -ge $(CLONE_CHECK_GB) ] || { echo "error: clone-check needs ~$(CLONE_CHECK_GB) GB free in $$d" \
+	  "(the clone's SynTone datasets and features), $$free GB free; free disk or set TMPDIR to a larger disk" >&2; exit 1; }; \
 	git clone -q "$(CURDIR)" "$$d/synaudio"; cd "$$d/synaudio"; \
 	unset MLFLOW_TRACKING_URI VIRTUAL_ENV; export PATH="$$(echo "$$PATH" | sed 's|$(VENV_DIR)/bin:||g')"; \
 	start=$$(date +%s); how="installed from the lock"; \
@@ -128,12 +132,14 @@ clone-check: $(if $(filter link,$(CLONE_VENV)),install) ## clone HEAD into a tem
 	grep -q 'id="provenance-table"' build/quick/reports/rave.html; \
 	start=$$(date +%s); \
 	if $(MAKE) --no-print-directory report 2>&1 | tee build/report.log; then \
+	  echo "clone-check: the clone holds $$(du -s -BG --exclude=.venv "$$d" | cut -f1) besides its venv"; \
 	  PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/dvc repro --force --single-item report; \
 	  report=$$(( $$(date +%s) - start )); \
 	  git diff --exit-code --stat -- reports README.md || { echo "error: the report rebuilt from a clone differs from the committed one" >&2; exit 1; }; \
 	  echo "clone-check: venv $${how} in $${install} s, make quick $${quick} s, make report + forced rebuild $${report} s;" \
 	    "reports/ identical"; \
 	else \
+	  echo "clone-check: the clone holds $$(du -s -BG --exclude=.venv "$$d" | cut -f1) besides its venv"; \
 	  { grep -q "would retrain" build/report.log && .venv/bin/python .ci/only-features-differ; } || \
 	    { echo "error: make report failed in the clone (build/report.log)" >&2; exit 1; }; \
 	  echo "clone-check: venv $${how} in $${install} s, make quick $${quick} s; make report REFUSED, as documented:" \

@@ -12,7 +12,8 @@
 # ulimits) and their package access (pip configuration, CA bundle, local wheel indexes)
 # are passed here, never written into the Dockerfile or the Makefile's defaults.
 #
-#     bash tests/image_test.sh          (make image-test; IMAGE_TEST_DIR=<dir> for its storage)
+#     bash tests/image_test.sh   (make image-test; IMAGE_TEST_DIR=<dir> for its storage,
+#                                IMAGE_TEST_KEEP=1 to keep the image and the clone after it)
 set -euo pipefail
 
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -39,6 +40,14 @@ mkdir -p "$work"
 printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' >"$work/containers.conf"
 export CONTAINERS_CONF="$work/containers.conf"
 engine="podman --storage-driver vfs --root $work/storage --runroot $work/run"
+# vfs copies the whole tree for every layer: one run leaves ~37 GB of storage, which once
+# left CI's next step without disk. Remove it on exit (logs stay); IMAGE_TEST_KEEP=1 keeps it.
+cleanup() {
+  [ "${IMAGE_TEST_KEEP:-0}" = 1 ] && return
+  rm -rf "$work/storage" "$work/run" "$work/clone"
+  say "removed the image storage and the clone from $work (IMAGE_TEST_KEEP=1 keeps them)"
+}
+trap cleanup EXIT
 
 if ! $engine image exists "$base"; then
   say "bootstrapping a Debian bookworm base (debootstrap, minbase) with Python 3.11"
