@@ -90,7 +90,10 @@ TINY: dict[str, Any] = {
         },
         "vae_family": {"models": ["vae"], "seeds": [0]},
     },
-    "analyses": {"layers": {"models": ["vae", "factor_vae"], "seeds": [0], "clips": 20}},  # Small's held out
+    "analyses": {
+        "layers": {"models": ["vae", "factor_vae"], "seeds": [0], "clips": 20},  # Small's held out
+        "syntone_layers": {"models": ["vae", "factor_vae"], "seeds": [0, 1], "clips": 12},  # all held out
+    },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,
         "capacity": 2,

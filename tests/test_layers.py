@@ -15,7 +15,7 @@ import torch
 from synaudio.errors import UserError
 from synaudio.metrics import similarity
 from synaudio.models.backbone import speech_vae
-from synaudio.params import LayerAnalysis, validate
+from synaudio.params import SynToneLayerAnalysis, validate
 from synaudio.studies.analyses import layers
 
 
@@ -65,12 +65,12 @@ def test_across_models_pairs_only_different_seeds() -> None:
     base = {s: rng.normal(size=(20, 5)) for s in (0, 1)}
     grams = {(m, s): {"mean": base[s] @ base[s].T} for m in ("a", "b") for s in (0, 1)}
     means = {(m, s): base[s] for m in ("a", "b") for s in (0, 1)}
-    tables = layers.similarity_tables(LayerAnalysis(models=["a", "b"], seeds=[0, 1]), grams, means)
+    tables = layers.similarity_tables(["a", "b"], [0, 1], grams, means)
     expected = similarity.linear_cka(base[0], base[1])
     assert tables["pairs"] == "different seeds"
     np.testing.assert_allclose(tables["across"]["mean"], np.full((2, 2), expected))
     assert tables["latent"]["linear_cka"][0][1] == pytest.approx(expected)
-    one = layers.similarity_tables(LayerAnalysis(models=["a", "b"], seeds=[0]), grams, means)
+    one = layers.similarity_tables(["a", "b"], [0], grams, means)
     assert one["pairs"] == "the same seed (one seed only)" and one["across"]["mean"][0][1] == pytest.approx(
         1.0
     )
@@ -83,6 +83,38 @@ def test_the_layer_analysis_reads_only_trained_models_on_held_out_clips() -> Non
         validate({"analyses": {"layers": {"clips": 6000}}})
     with pytest.raises(UserError, match=r"analyses\.layers\.version"):
         validate({"analyses": {"layers": {"version": "large"}}})
+
+
+def test_the_syntone_layer_analysis_reads_only_trained_models_on_held_out_clips() -> None:
+    with pytest.raises(UserError, match=r"analyses.syntone_layers.seeds: \[3\] are not trained"):
+        validate({"analyses": {"syntone_layers": {"seeds": [0, 3]}}})  # the paper protocol: seeds 0-2
+    with pytest.raises(UserError, match=r"analyses\.syntone_layers\.clips: 7000 exceeds the 6400 held-out"):
+        validate({"analyses": {"syntone_layers": {"clips": 7000}}})
+    with pytest.raises(UserError, match=r"bins: \['speaker'\] are not among factors"):
+        validate({"analyses": {"syntone_layers": {"bins": {"speaker": 4}}}})
+
+
+def test_probe_labels_bin_a_grid_index_and_keep_categories_sorted() -> None:
+    factors = pd.DataFrame({"frequency_idx": np.arange(400), "waveform": ["sine", "square"] * 200})
+    settings = SynToneLayerAnalysis(factors=["frequency_idx", "waveform"], bins={"frequency_idx": 20})
+    labels = layers.probe_labels(factors, np.array([0, 19, 20, 399, 1]), settings, "x")
+    assert labels["frequency_idx"].tolist() == [0, 0, 1, 2, 0]  # bins 0, 0, 1, 19, 0 -> codes in order
+    assert labels["waveform"].tolist() == [0, 1, 0, 1, 1]
+    with pytest.raises(UserError, match="waveform is not a grid index"):
+        layers.probe_labels(factors, np.arange(4), SynToneLayerAnalysis(factors=["waveform"],
+                            bins={"waveform": 2}), "x")  # fmt: skip
+
+
+def test_the_pipeline_analyses_both_syntone_protocols_on_the_same_clips(reproduced: Path) -> None:
+    out = reproduced / "artifacts" / "analyses" / "syntone_layers"
+    table = pd.read_csv(out / "layers.csv")
+    models = ["paper/vae", "paper/factor_vae", "corrected/vae", "corrected/factor_vae"]
+    assert list(dict.fromkeys(table["model"])) == models and len(table) == 4 * 2 * 7  # 2 seeds, 7 layers
+    tables = json.loads((out / "similarity.json").read_text())
+    assert tables["models"] == models and tables["pairs"] == "different seeds" and tables["clips"] == 12
+    across = np.array(tables["across"]["mean"])
+    assert across.shape == (4, 4) and np.allclose(across, across.T)
+    assert "| paper/vae | block1 |" in (out / "layers.md").read_text()
 
 
 def test_the_pipeline_analyses_every_layer_of_the_declared_models(reproduced: Path) -> None:

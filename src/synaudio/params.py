@@ -582,24 +582,58 @@ class SelfSupervised(_Section):
         return sorted({task.version for task in self.tasks.values()})
 
 
-class LayerAnalysis(_Section):
-    """Layer by layer, the speech benchmark's models on one version's held-out clips (issue
-    18): saturation, linear probes and similarity across seeds and objectives."""
+class LayerSettings(_Section):
+    """What every layer analysis sets: its models and seeds, the clips and the probes."""
 
-    version: str = "small"  # a speech.versions entry: its models, features and held-out clips
     models: list[str] = Field(
         default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
     )
     seeds: Seeds = Field(default_factory=lambda: [0, 1, 2])
-    clips: int = Field(default=1000, ge=20)  # held-out clips analysed (a seeded subset)
+    clips: int = Field(default=1000, ge=8)  # held-out clips analysed (a seeded subset)
     seed: int = Field(default=0, ge=0)  # draws the clips and the probes' 75/25 split
+    factors: list[str] = Field(min_length=1)  # what the layer probes predict
+    # a factor given here is probed (and scored by InfoMEC) in this many equal bins of its grid
+    # index: an ordered factor with more levels than a few hundred probe clips can learn
+    bins: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bins_are_factors(self) -> LayerSettings:
+        unknown = [f for f in self.bins if f not in self.factors]
+        if unknown:
+            raise _invalid("bins", f"{unknown} are not among factors {self.factors}")
+        if any(b < 2 for b in self.bins.values()):
+            raise _invalid("bins", "a binned factor needs at least 2 bins")
+        return self
+
+
+class LayerAnalysis(LayerSettings):
+    """Layer by layer, the speech benchmark's models on one version's held-out clips (issue
+    18): saturation, linear probes and similarity across seeds and objectives."""
+
+    version: str = "small"  # a speech.versions entry: its models, features and held-out clips
+    clips: int = Field(default=1000, ge=20)
     factors: list[str] = Field(default_factory=lambda: ["speaker_id", "gender", "keyword"], min_length=1)
+
+
+class SynToneLayerAnalysis(LayerSettings):
+    """The same analysis of the SynTone models of both protocols on the same clips: those the
+    corrected protocol holds out (the paper protocol's reference split trained on ~80 % of
+    them), each protocol's models reading them through their own front-end."""
+
+    protocols: list[Literal["paper", "corrected"]] = Field(
+        default_factory=lambda: ["paper", "corrected"], min_length=1
+    )
+    factors: list[str] = Field(
+        default_factory=lambda: ["waveform_idx", "amplitude_idx", "frequency_idx"], min_length=1
+    )
+    bins: dict[str, int] = Field(default_factory=lambda: {"frequency_idx": 20})
 
 
 class Analyses(_Section):
     """The representation analyses study (issue 18)."""
 
     layers: LayerAnalysis = LayerAnalysis()
+    syntone_layers: SynToneLayerAnalysis = SynToneLayerAnalysis()
 
 
 class Params(_Section):
@@ -650,6 +684,7 @@ class Params(_Section):
         self._syntone_input_fits()
         self._ssl_speakers_unseen()
         self._layers_on_trained_models()
+        self._syntone_layers_on_trained_models()
         for version in self.speech.versions:  # a batch larger than the split trains on nothing
             clips = self.synspeech.versions[version].n_clips
             speech_train = clips - round(clips * self.speech.split.test_fraction)
@@ -696,6 +731,22 @@ class Params(_Section):
         held_out = round(clips * self.speech.split.test_fraction)
         if layers.clips > held_out:
             raise _invalid("analyses.layers.clips", f"{layers.clips} exceeds the {held_out} held-out clips")
+
+    def _syntone_layers_on_trained_models(self) -> None:
+        """The SynTone layer analysis reads models both protocols train, on clips held out."""
+        layers, training = self.analyses.syntone_layers, self.training
+        seeds = {"paper": training.paper_seeds, "corrected": training.corrected_seeds}
+        checks = [("models", layers.models, training.models)]
+        checks += [("seeds", layers.seeds, seeds[p]) for p in layers.protocols]
+        for field, names, trained in checks:
+            unknown = [name for name in names if name not in trained]
+            if unknown:
+                raise _invalid(f"analyses.syntone_layers.{field}", f"{unknown} are not trained ({trained})")
+        held_out = round(self.syntone.n_clips * self.split.test_fraction)
+        if layers.clips > held_out:
+            raise _invalid(
+                "analyses.syntone_layers.clips", f"{layers.clips} exceeds the {held_out} held-out clips"
+            )
 
     def _ssl_speakers_unseen(self) -> None:
         """Pretraining's version exists, its clips are long enough for the views' crop, no

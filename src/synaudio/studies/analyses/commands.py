@@ -1,6 +1,7 @@
 """The analyses study's sub-commands, one per dvc.yaml stage: analyses-fields
-(receptive_fields: the receptive-field table of the archive's encoders) and analyses-layers
-(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family)."""
+(receptive_fields: the receptive-field table of the archive's encoders), analyses-layers
+(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family) and
+analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols)."""
 
 from __future__ import annotations
 
@@ -39,34 +40,55 @@ def _layers_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
 
 
-def layers(args: argparse.Namespace) -> None:
+def _write_layers(stage: Stage, out: Path, table, tables: dict) -> None:
+    """The layer analysis's files (table, similarity JSON, summary, four figures) and metrics."""
     import json
 
     from synaudio.atomic import atomic_directory
     from synaudio.report import figures
     from synaudio.studies.analyses import layers
 
+    summarised = layers.summary(table, tables)
+    probes = {c: f"{c[len('probe_') :]}: probe accuracy" for c in table if c.startswith("probe_")}
+    with atomic_directory(out) as tmp:
+        table.to_csv(tmp / "layers.csv", index=False, lineterminator="\n")
+        (tmp / "similarity.json").write_text(json.dumps(tables, indent=2) + "\n")
+        (tmp / "layers.md").write_text(layers.markdown(summarised, tables))
+        figures.layer_curves(table, {"saturation": "saturation (99 % of the variance)", **probes},
+                             tmp / "layers.png")  # fmt: skip
+        figures.similarity_heatmaps(tables["across"], tables["models"], tmp / "across.png")
+        figures.similarity_heatmaps(tables["within"], tables["layers"], tmp / "within.png")
+        figures.similarity_heatmaps(tables["latent"], tables["models"], tmp / "latent.png",
+                                    measure="similarity")  # fmt: skip
+    stage.log_metrics({f"{r.model}/{r.layer}/{name}": getattr(r, name) for r in summarised.itertuples()
+                       for name in ("saturation", "cka_across_seeds", *probes)})  # fmt: skip
+    stage.done(
+        f"layers: {len(table)} rows, {len(tables['models'])} models x {len(tables['seeds'])} seeds, "
+        f"{tables['clips']} held-out clips of {tables['version']} -> {out}"
+    )
+
+
+def layers(args: argparse.Namespace) -> None:
+    from synaudio.studies.analyses import layers
+
     stage = Stage.open(args, threads=True)
     with stage.tracked("analyses layers"):
         table, tables = layers.analyse(stage.params, args.speech, args.datasets)
-        summarised = layers.summary(table, tables)
-        probes = {c: f"{c[len('probe_') :]}: probe accuracy" for c in table if c.startswith("probe_")}
-        with atomic_directory(args.out) as tmp:
-            table.to_csv(tmp / "layers.csv", index=False, lineterminator="\n")
-            (tmp / "similarity.json").write_text(json.dumps(tables, indent=2) + "\n")
-            (tmp / "layers.md").write_text(layers.markdown(summarised, tables))
-            figures.layer_curves(table, {"saturation": "saturation (99 % of the variance)", **probes},
-                                 tmp / "layers.png")  # fmt: skip
-            figures.similarity_heatmaps(tables["across"], tables["models"], tmp / "across.png")
-            figures.similarity_heatmaps(tables["within"], tables["layers"], tmp / "within.png")
-            figures.similarity_heatmaps(tables["latent"], tables["models"], tmp / "latent.png",
-                                        measure="similarity")  # fmt: skip
-        stage.log_metrics({f"{r.model}/{r.layer}/{name}": getattr(r, name) for r in summarised.itertuples()
-                           for name in ("saturation", "cka_across_seeds", *probes)})  # fmt: skip
-    stage.done(
-        f"layers: {len(table)} rows, {len(tables['models'])} models x {len(tables['seeds'])} seeds, "
-        f"{tables['clips']} held-out clips of {tables['version']} -> {args.out}"
-    )
+        _write_layers(stage, args.out, table, tables)
+
+
+def _syntone_layers_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--syntone", type=Path, required=True, help="the SynTone study's artifacts folder")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
+
+
+def syntone_layers(args: argparse.Namespace) -> None:
+    from synaudio.studies.analyses import layers
+
+    stage = Stage.open(args, threads=True)
+    with stage.tracked("analyses syntone layers"):
+        table, tables = layers.analyse_syntone(stage.params, args.syntone)
+        _write_layers(stage, args.out, table, tables)
 
 
 COMMANDS = (
@@ -82,5 +104,12 @@ COMMANDS = (
         "VAE family, layer by layer (stage layer_analysis)",
         _layers_arguments,
         layers,
+    ),
+    Command(
+        "analyses-syntone-layers",
+        "the same for the SynTone models of both protocols on the same held-out clips, each through its "
+        "own front-end (stage syntone_layer_analysis)",
+        _syntone_layers_arguments,
+        syntone_layers,
     ),
 )

@@ -1,7 +1,10 @@
-"""Layer by layer, the speech benchmark's VAE family on the same held-out clips (issue 18).
+"""Layer by layer, the VAE family on the same held-out clips (issue 18).
 
-Every model of params analyses.layers (objective x seed, trained by the SynSpeech study)
-encodes the same `clips` held-out clips of one version; each analysed layer - every conv
+Two analyses share this code: the speech benchmark's models (params analyses.layers, one
+SynSpeech version's held-out clips) and the SynTone models of both protocols (params
+analyses.syntone_layers, named `<protocol>/<model>`, on the clips the corrected protocol
+holds out, each protocol's models reading them through their own front-end). Every model
+(objective x seed) encodes the same `clips` clips; each analysed layer - every conv
 block's pooled output, both dense layers, the posterior mean - gives, per model:
 
 * **saturation** (synaudio.models.saturation): principal directions for 99 % of the
@@ -14,6 +17,11 @@ block's pooled output, both dense layers, the posterior mean - gives, per model:
 
 and at the posterior mean, **InfoMEC** (metrics/infomec.py) against the probed factors.
 
+The SynTone front-end is computed here from the dataset (byte-identical on every CPU) with
+the features stage's own code, not read from features@<protocol>: those bytes differ between
+CPU kinds (README, "What is guaranteed"), and regenerating them on another kind would make
+every committed SynTone training stale.
+
 Similarity across models compares only pairs of different seeds: two objectives started
 from one seed share their initial weights, which alone makes them alike. With one seed
 (the tiny test) same-seed pairs are all there is, and the output says so.
@@ -21,6 +29,7 @@ from one seed share their initial weights, which alone makes them alike. With on
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
@@ -40,8 +49,9 @@ from synaudio.metrics.infomec import infomec
 from synaudio.metrics.softmax import fit_softmax
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.saturation import StreamingCovariance, channel_rows, explained_dimension
-from synaudio.params import LayerAnalysis, Params
+from synaudio.params import LayerSettings, Params
 from synaudio.store import load_dataset
+from synaudio.training_config import BackboneFactory
 
 BATCH = 250  # clips a forward pass
 INFOMEC = ("infom", "infoe", "infoc", "active_codes")
@@ -146,7 +156,7 @@ def cka_matrix(grams: list[np.ndarray]) -> np.ndarray:
 
 
 def similarity_tables(
-    settings: LayerAnalysis, grams: dict[tuple[str, int], dict[str, np.ndarray]], means: dict
+    models: list[str], seeds: list[int], grams: dict[tuple[str, int], dict[str, np.ndarray]], means: dict
 ) -> dict[str, Any]:
     """From the Gram matrices of every (model, seed) and layer:
 
@@ -156,7 +166,6 @@ def similarity_tables(
     * `latent`: model x model at the posterior mean, by every measure of
       metrics.similarity (the mean over the same pairs).
     """
-    models, seeds = settings.models, settings.seeds
     layers = list(next(iter(grams.values())))
     pairs = [(a, b) for a in seeds for b in seeds if a != b] or [(s, s) for s in seeds]
     across = {}
@@ -190,14 +199,69 @@ def similarity_tables(
     }  # fmt: skip
 
 
-def analysed_clips(test_rows: np.ndarray, settings: LayerAnalysis) -> np.ndarray:
+def analysed_clips(held_out: np.ndarray, settings: LayerSettings) -> np.ndarray:
     """`settings.clips` of the held-out rows, drawn with `settings.seed` (sorted)."""
-    return np.sort(np.random.default_rng(settings.seed).choice(test_rows, settings.clips, replace=False))
+    return np.sort(np.random.default_rng(settings.seed).choice(held_out, settings.clips, replace=False))
+
+
+def probe_labels(
+    factors: pd.DataFrame, clips: np.ndarray, settings: LayerSettings, what: str
+) -> pd.DataFrame:
+    """Class codes per probed factor of the analysed clips: categories in sorted order, or
+    for a factor in `settings.bins`, its grid index in that many equal bins of the grid."""
+    unknown = [f for f in settings.factors if f not in factors.columns]
+    if unknown:
+        raise UserError(f"{what}.factors: {unknown} are not factors ({', '.join(factors.columns)})")
+    labels = {}
+    for factor in settings.factors:
+        column = factors[factor]
+        values = column.to_numpy()[clips]
+        if factor in settings.bins:
+            if not pd.api.types.is_integer_dtype(column):
+                raise UserError(f"{what}.bins: {factor} is not a grid index (integers); bin an *_idx factor")
+            values = values * settings.bins[factor] // (int(column.max()) + 1)
+        labels[factor] = pd.factorize(values, sort=True)[0]
+    return pd.DataFrame(labels)
+
+
+@dataclass
+class Subject:
+    """Models that read the same clips through one front-end, in `models`/<model>/seed<k>."""
+
+    prefix: str  # of the models' names in the tables ("" for the only subject)
+    inputs: np.ndarray  # (clips, mels, frames), the analysed clips
+    network: BackboneFactory
+    latent_dim: int
+    models: Path
+
+
+def analyse_models(
+    subjects: list[Subject], labels: pd.DataFrame, settings: LayerSettings
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per-layer rows of every subject's models (settings.models x settings.seeds), the
+    similarity tables across all of them, and InfoMEC at each posterior mean."""
+    from synaudio.inference import load_backbone
+
+    probes = probe_split(len(labels), settings.seed)
+    rows, grams, means, information, names = [], {}, {}, [], []
+    for subject in subjects:
+        for model in settings.models:
+            name = f"{subject.prefix}/{model}" if subject.prefix else model
+            names.append(name)
+            for seed in settings.seeds:
+                folder = subject.models / model / f"seed{seed}"
+                records = record(load_backbone(folder, subject.latent_dim, subject.network), subject.inputs)
+                rows += layer_rows(name, seed, records, labels, probes)
+                grams[name, seed] = {layer: r.gram for layer, r in records.items()}
+                means[name, seed] = records["mean"].probe_inputs
+                scores = infomec(labels.to_numpy(), means[name, seed], seed=settings.seed)
+                information.append({"model": name, "seed": seed, **{k: scores[k] for k in INFOMEC}})
+    tables = similarity_tables(names, settings.seeds, grams, means)
+    return pd.DataFrame(rows), {"clips": len(labels), **tables, "infomec": information}
 
 
 def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-layer rows of every model of params analyses.layers, and the similarity tables."""
-    from synaudio.inference import load_backbone
+    """The speech benchmark's models of params analyses.layers on one version's held-out clips."""
     from synaudio.models.backbone import speech_vae
 
     settings = params.analyses.layers
@@ -206,27 +270,37 @@ def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame,
         speech / version / "features", f"speech_features@{version}", datasets / version / "dataset"
     )
     clips = analysed_clips(split["test"], settings)
-    factors = load_dataset(datasets / version / "dataset").factors.iloc[clips]
-    unknown = [f for f in settings.factors if f not in factors.columns]
-    if unknown:
-        raise UserError(
-            f"analyses.layers.factors: {unknown} are not factors of {version} ({', '.join(factors.columns)})"
-        )
-    labels = pd.DataFrame({f: pd.factorize(factors[f], sort=True)[0] for f in settings.factors})
-    x, probes = np.asarray(features[clips]), probe_split(len(clips), settings.seed)
-    rows, grams, means, information = [], {}, {}, []
-    network = speech_vae(params.speech_input)
-    for model in settings.models:
-        for seed in settings.seeds:
-            folder = speech / version / "models" / model / f"seed{seed}"
-            records = record(load_backbone(folder, params.speech.latent_dim, network), x)
-            rows += layer_rows(model, seed, records, labels, probes)
-            grams[model, seed] = {name: layer.gram for name, layer in records.items()}
-            means[model, seed] = records["mean"].probe_inputs
-            scores = infomec(labels.to_numpy(), means[model, seed], seed=settings.seed)
-            information.append({"model": model, "seed": seed, **{k: scores[k] for k in INFOMEC}})
-    tables = similarity_tables(settings, grams, means)
-    return pd.DataFrame(rows), {"version": version, "clips": len(clips), **tables, "infomec": information}
+    factors = load_dataset(datasets / version / "dataset").factors
+    labels = probe_labels(factors, clips, settings, "analyses.layers")
+    subject = Subject("", np.asarray(features[clips]), speech_vae(params.speech_input),
+                      params.speech.latent_dim, speech / version / "models")  # fmt: skip
+    table, tables = analyse_models([subject], labels, settings)
+    return table, {"version": version, **tables}
+
+
+def analyse_syntone(params: Params, syntone: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The SynTone models of params analyses.syntone_layers, every protocol on the clips the
+    corrected protocol holds out, through each protocol's front-end computed from its dataset."""
+    from synaudio import features
+    from synaudio.protocol import PROTOCOLS
+    from synaudio.studies.syntone import recipe
+
+    settings = params.analyses.syntone_layers
+    dataset = load_dataset(syntone / "corrected" / "dataset")
+    _, held_out = features.split_rows(len(dataset.factors), params.split, PROTOCOLS["corrected"].split)
+    clips = analysed_clips(held_out, settings)
+    labels = probe_labels(dataset.factors, clips, settings, "analyses.syntone_layers")
+    subjects = []
+    for name in settings.protocols:
+        protocol = PROTOCOLS[name]
+        with tempfile.TemporaryDirectory(prefix=f"syntone-{name}-features-") as tmp:
+            features.build(syntone / protocol.data / "dataset", protocol, params.features, params.split,
+                           Path(tmp) / "features")  # fmt: skip
+            inputs, _, _ = load_features(Path(tmp) / "features", f"syntone@{protocol.data}")
+            subjects.append(Subject(name, np.array(inputs[clips]), recipe.backbone(),
+                                    params.training.latent_dim, syntone / name / "models"))  # fmt: skip
+    table, tables = analyse_models(subjects, labels, settings)
+    return table, {"version": "SynTone, the corrected protocol's held-out clips", **tables}
 
 
 def summary(table: pd.DataFrame, tables: dict[str, Any]) -> pd.DataFrame:
@@ -253,13 +327,12 @@ def markdown(summarised: pd.DataFrame, tables: dict[str, Any]) -> str:
         cells = [f"{getattr(r, p):.3f}" for p in probes]
         out.append(f"| {r.model} | {r.layer} | {r.units:,} | {r.saturation:.3f} | " + " | ".join(cells)
                    + f" | {r.cka_across_seeds:.3f} |")  # fmt: skip
-    models = tables["models"]
+    models, measures = tables["models"], list(tables["latent"])
     out += ["", f"Posterior means, model x model ({tables['pairs']}):", "",
-            "| measure | " + " | ".join(f"{a} / {b}" for a, b in combinations(models, 2)) + " |",
-            "|---|" + "---:|" * len(list(combinations(models, 2)))]  # fmt: skip
-    for measure, matrix in tables["latent"].items():
-        cells = [f"{matrix[i][j]:.3f}" for i, j in combinations(range(len(models)), 2)]
-        out.append(f"| {measure} | " + " | ".join(cells) + " |")
+            "| models | " + " | ".join(measures) + " |", "|---|" + "---:|" * len(measures)]  # fmt: skip
+    for i, j in combinations(range(len(models)), 2):
+        cells = [f"{tables['latent'][measure][i][j]:.3f}" for measure in measures]
+        out.append(f"| {models[i]} / {models[j]} | " + " | ".join(cells) + " |")
     information = pd.DataFrame(tables["infomec"]).groupby("model", sort=False).mean(numeric_only=True)
     out += ["", "InfoMEC of the posterior means against the probed factors (mean over seeds):", "",
             "| model | InfoM | InfoE | InfoC | active codes |", "|---|---:|---:|---:|---:|"]  # fmt: skip
