@@ -93,6 +93,7 @@ TINY: dict[str, Any] = {
     "analyses": {
         "layers": {"models": ["vae", "factor_vae"], "seeds": [0], "clips": 20},  # Small's held out
         "syntone_layers": {"models": ["vae", "factor_vae"], "seeds": [0, 1], "clips": 12},  # all held out
+        "dynamics": {"models": ["vae", "factor_vae"], "clips": 12},
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

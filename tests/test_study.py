@@ -123,16 +123,42 @@ def test_a_nan_loss_stops_training_with_the_place_named(tiny_study, tmp_path: Pa
 
 
 def _train_tiny(
-    tiny_study: dict[str, Path], out: Path, precision: str, curves: bool = True, compiled: bool = False
-) -> bytes:
+    tiny_study: dict[str, Path], out: Path, precision: str, curves: bool = True, compiled: bool = False,
+    observers: tuple = (),
+) -> bytes:  # fmt: skip
     feats, _, split = features.load_features(tiny_study["corrected"] / "features", "features@corrected")
     params = validate({**TINY, "training": {**TINY["training"], "precision": precision, "compile": compiled}})
     training.train(
         recipe.config(params, "vae", CORRECTED), params.models["vae"], recipe.backbone(), feats,
         split["train"], split["test"] if curves else None, out, out.with_name(out.name + "-ckpt"), seed=0,
-        labels={"model": "vae"},
+        labels={"model": "vae"}, observers=observers,
     )  # fmt: skip
     return (out / "model.pt").read_bytes()
+
+
+def test_an_epoch_observer_leaves_the_weights_untouched_and_survives_a_resume(tiny_study, tmp_path) -> None:
+    """Measured at initialisation and after each of the 2 epochs, in eval mode without
+    gradients or draws from the training's stream: the weights of an unobserved run; run
+    again on its finished checkpoint, the new observer gets the records from the checkpoint."""
+
+    def mean_weight(backbone: torch.nn.Module) -> dict[str, float]:
+        assert not backbone.training and not torch.is_grad_enabled()
+        return {"mean": float(next(backbone.parameters()).mean())}
+
+    observed = [training.EpochObserver("probe", mean_weight)]
+    assert _train_tiny(tiny_study, tmp_path / "with", "32-true", observers=observed) == _train_tiny(
+        tiny_study, tmp_path / "without", "32-true"
+    )
+    records = json.loads((tmp_path / "with" / "training.json").read_text())["probe"]
+    assert [r["epoch"] for r in records] == [0, 1, 2] and records[0]["measured"] != records[2]["measured"]
+    assert "probe" not in json.loads((tmp_path / "without" / "training.json").read_text())
+
+    def unused(backbone: torch.nn.Module) -> None:
+        raise AssertionError("a finished run resumed from its checkpoint measures nothing")
+
+    again = [training.EpochObserver("probe", unused)]
+    _train_tiny(tiny_study, tmp_path / "with", "32-true", observers=again)  # resumes at its last epoch
+    assert again[0].records == records
 
 
 def test_held_out_curves_leave_the_weights_untouched(tiny_study, tmp_path: Path) -> None:

@@ -244,8 +244,10 @@ def run_training(
     backbone: Any,
     labels: dict[str, str],
     unit: str = "samples",
+    observers: Sequence[Any] = (),
 ) -> None:
-    """Train one model on `rows` in the stage's MLflow run (see synaudio.training.train):
+    """Train one model on `rows` in the stage's MLflow run (see synaudio.training.train,
+    which also takes the `observers`):
     `logged` is the (manifest, digest, name) of the data as MLflow records it, `data_digest`
     the content the checkpoint's fingerprint names; the weights' SHA-256 and path become
     the run's tags, and one line says what was written where (`unit`: what a sample is)."""
@@ -259,6 +261,7 @@ def run_training(
         return training.train(
             config, objective, backbone, rows, train_rows, held_out_rows, args.out, args.checkpoints,
             seed=args.seed, labels=labels, run=run, data_digest=data_digest, provenance=provenance,
+            observers=observers,
         )  # fmt: skip
 
     if not training.main_process():  # a DDP worker: its share of the steps; no run, no output

@@ -615,7 +615,16 @@ class LayerAnalysis(LayerSettings):
     factors: list[str] = Field(default_factory=lambda: ["speaker_id", "gender", "keyword"], min_length=1)
 
 
-class SynToneLayerAnalysis(LayerSettings):
+class _SynToneLayerSettings(LayerSettings):
+    """SynTone's factors for the probes: 400 frequencies in 20 bands."""
+
+    factors: list[str] = Field(
+        default_factory=lambda: ["waveform_idx", "amplitude_idx", "frequency_idx"], min_length=1
+    )
+    bins: dict[str, int] = Field(default_factory=lambda: {"frequency_idx": 20})
+
+
+class SynToneLayerAnalysis(_SynToneLayerSettings):
     """The same analysis of the SynTone models of both protocols on the same clips: those the
     corrected protocol holds out (the paper protocol's reference split trained on ~80 % of
     them), each protocol's models reading them through their own front-end."""
@@ -623,10 +632,14 @@ class SynToneLayerAnalysis(LayerSettings):
     protocols: list[Literal["paper", "corrected"]] = Field(
         default_factory=lambda: ["paper", "corrected"], min_length=1
     )
-    factors: list[str] = Field(
-        default_factory=lambda: ["waveform_idx", "amplitude_idx", "frequency_idx"], min_length=1
-    )
-    bins: dict[str, int] = Field(default_factory=lambda: {"frequency_idx": 20})
+
+
+class TrainingDynamics(_SynToneLayerSettings):
+    """Saturation and layer probes over training: the SynTone models of one protocol trained
+    again by its recipe, measured on held-out clips at initialisation and after every epoch."""
+
+    protocol: Literal["paper", "corrected"] = "corrected"
+    seeds: Seeds = Field(default_factory=lambda: [0])
 
 
 class Analyses(_Section):
@@ -634,6 +647,7 @@ class Analyses(_Section):
 
     layers: LayerAnalysis = LayerAnalysis()
     syntone_layers: SynToneLayerAnalysis = SynToneLayerAnalysis()
+    dynamics: TrainingDynamics = TrainingDynamics()
 
 
 class Params(_Section):
@@ -743,9 +757,15 @@ class Params(_Section):
             if unknown:
                 raise _invalid(f"analyses.syntone_layers.{field}", f"{unknown} are not trained ({trained})")
         held_out = round(self.syntone.n_clips * self.split.test_fraction)
-        if layers.clips > held_out:
+        for field, settings in (("syntone_layers", layers), ("dynamics", self.analyses.dynamics)):
+            if settings.clips > held_out:
+                raise _invalid(
+                    f"analyses.{field}.clips", f"{settings.clips} exceeds the {held_out} held-out clips"
+                )
+        unknown = [name for name in self.analyses.dynamics.models if name not in self.models]
+        if unknown:
             raise _invalid(
-                "analyses.syntone_layers.clips", f"{layers.clips} exceeds the {held_out} held-out clips"
+                "analyses.dynamics.models", f"{unknown} have no block under models: ({sorted(self.models)})"
             )
 
     def _ssl_speakers_unseen(self) -> None:

@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,44 @@ class FingerprintedModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("synaudio_history", []))
+
+
+class EpochObserver(L.Callback):
+    """Measures the network at initialisation and after every epoch (`measure`: backbone ->
+    a JSON-able record) without touching the training: in inference mode, eval mode, on the
+    first process, no draw from the training's random stream. Its records travel in the
+    checkpoint (a resumed run keeps them) and end in training.json under `key`."""
+
+    def __init__(self, key: str, measure: Callable[[nn.Module], Any]) -> None:
+        self.key, self.measure = key, measure
+        self.records: list[dict[str, Any]] = []
+
+    @property
+    def state_key(self) -> str:
+        return f"EpochObserver[{self.key}]"
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.current_epoch == 0:
+            self._record(trainer, module, 0)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._record(trainer, module, trainer.current_epoch + 1)
+
+    def _record(self, trainer: L.Trainer, module: L.LightningModule, epoch: int) -> None:
+        if not trainer.is_global_zero:
+            return
+        backbone = module.backbone
+        training = backbone.training
+        backbone.eval()
+        with torch.inference_mode():
+            self.records.append({"epoch": epoch, "measured": self.measure(backbone)})
+        backbone.train(training)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": self.records}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.records = list(state_dict["records"])
 
 
 class VAEModule(FingerprintedModule):
@@ -341,9 +379,11 @@ def train(
     run: Any = None,
     data_digest: str = "",
     provenance: dict[str, Any] | None = None,
+    observers: Sequence[EpochObserver] = (),
 ) -> dict[str, Any]:
     """Train one model; write model.pt + training.json atomically. `held_out_rows` (or
     None) are the clips of the per-epoch held-out curves; they never reach the optimiser.
+    Each of `observers` adds its per-epoch records to training.json under its key.
 
     `backbone` builds the network from the latent size. It is built after the objective,
     so the random initialisation of both is a function of the seed alone. `labels` (model,
@@ -378,6 +418,7 @@ def train(
     trainer, first_epoch, seconds = fit(
         module, loader, epochs=epochs, device=device, precision=config.precision,
         checkpoint_dir=checkpoint_dir, run=run, devices=config.devices, num_nodes=config.num_nodes,
+        callbacks=observers,
     )  # fmt: skip
     summary = run_summary(
         trainer, module, labels=labels, seed=seed, first_epoch=first_epoch, seconds=seconds,
@@ -386,6 +427,7 @@ def train(
     if config.world_size > 1:
         summary["ddp"] = {"devices": config.devices, "num_nodes": config.num_nodes,
                           "weight_divergence": module.divergence}  # fmt: skip
+    summary.update({observer.key: observer.records for observer in observers})
     if main_process():
         save_model(out_dir, module.backbone, summary)
     return summary
@@ -402,13 +444,15 @@ def fit(
     run: Any = None,
     devices: int = 1,
     num_nodes: int = 1,
+    callbacks: Sequence[L.Callback] = (),
 ) -> tuple[L.Trainer, int, float]:
     """Lightning's fit with the archive's conventions: `last.ckpt` in `checkpoint_dir` after
     every epoch, resumed only when its fingerprint is the module's (any other is set aside,
     saying so), metrics into the stage's MLflow run, a progress bar only on a terminal;
     DDP over `devices` x `num_nodes` processes when that is more than one (the module
-    averages the gradients; the sampler shards the batches - see the module docstring).
-    Returns (the trainer, the first epoch this call ran, its seconds)."""
+    averages the gradients; the sampler shards the batches - see the module docstring);
+    `callbacks` run before the checkpoint is written, so their state is in it. Returns
+    (the trainer, the first epoch this call ran, its seconds)."""
     logger: Any = False
     if run is not None:
         from lightning.pytorch.loggers import MLFlowLogger
@@ -435,7 +479,7 @@ def fit(
         deterministic=True,
         precision=precision,
         logger=logger,
-        callbacks=[checkpoint],
+        callbacks=[*callbacks, checkpoint],
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
         # Losses are logged per epoch (on_step=False); an interval no longer than the epoch

@@ -433,3 +433,26 @@ def layer_curves(table: pd.DataFrame, columns: dict[str, str], path: Path) -> Pa
             axis.set_ylim(0, 1.02)
         axes.flat[0].legend(fontsize=7)
         return _save(figure, path)
+
+
+def epoch_curves(table: pd.DataFrame, column: str, label: str, path: Path) -> Path:
+    """`column` against the training epoch (0: initialisation), one panel per model, one line
+    per layer coloured by depth (light: first layer, dark: the posterior mean); the mean over
+    seeds. `table`: rows (model, seed, epoch, layer, depth, <column>)."""
+    models = list(dict.fromkeys(table["model"]))
+    layers = table.sort_values("depth").drop_duplicates("layer")["layer"].tolist()
+    colours = plt.get_cmap("viridis_r")(np.linspace(0.15, 1.0, len(layers)))
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, len(models), figsize=(3.0 * len(models), 2.8), squeeze=False,
+                                    sharey=True, layout="constrained")  # fmt: skip
+        for axis, model in zip(axes.flat, models, strict=True):
+            part = table[table["model"] == model]
+            for colour, layer in zip(colours, layers, strict=True):
+                curve = part[part["layer"] == layer].groupby("epoch")[column].mean()
+                axis.plot(curve.index, curve.to_numpy(), marker="o", ms=2, color=colour, label=layer)
+            axis.set_title(model)
+            axis.set_xlabel("epoch")
+            axis.set_ylim(0, 1.02)
+        axes.flat[0].set_ylabel(label)
+        axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        return _save(figure, path)

@@ -1,7 +1,9 @@
 """The analyses study's sub-commands, one per dvc.yaml stage: analyses-fields
 (receptive_fields: the receptive-field table of the archive's encoders), analyses-layers
-(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family) and
-analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols)."""
+(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family),
+analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols), and
+analyses-dynamics-train / analyses-dynamics (dynamics_train, training_dynamics: saturation and
+layer probes over training)."""
 
 from __future__ import annotations
 
@@ -91,6 +93,53 @@ def syntone_layers(args: argparse.Namespace) -> None:
         _write_layers(stage, args.out, table, tables)
 
 
+def _dynamics_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from synaudio.command import seed, training_outputs
+
+    parser.add_argument("--model", required=True, help="a block under models:")
+    parser.add_argument("--seed", type=seed, required=True, help="the training's seed")
+    parser.add_argument("--syntone", type=Path, required=True, help="the SynTone study's artifacts folder")
+    training_outputs(parser)
+
+
+def dynamics_train(args: argparse.Namespace) -> None:
+    from synaudio.studies.analyses import dynamics
+
+    dynamics.train(Stage.open(args), args)
+
+
+def _dynamics_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=Path, required=True, help="the observed trainings' folder")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the table and figures")
+
+
+def dynamics_curves(args: argparse.Namespace) -> None:
+    from synaudio.atomic import atomic_directory
+    from synaudio.report import figures
+    from synaudio.studies.analyses import dynamics
+
+    stage = Stage.open(args)
+    settings = stage.params.analyses.dynamics
+    with stage.tracked("analyses training dynamics"):
+        curves = dynamics.table(args.models, settings.models, settings.seeds)
+        columns = {"saturation": "saturation (99 % of the variance)"}
+        columns |= {c: f"{c[len('probe_') :]}: probe accuracy" for c in curves if c.startswith("probe_")}
+        with atomic_directory(args.out) as tmp:
+            curves.to_csv(tmp / "dynamics.csv", index=False, lineterminator="\n")
+            (tmp / "dynamics.md").write_text(dynamics.markdown(curves))
+            for column, label in columns.items():
+                figures.epoch_curves(curves, column, label, tmp / f"{column}.png")
+        final = curves[curves["epoch"] == curves.groupby("model")["epoch"].transform("max")]
+        stage.log_metrics({f"{r.model}/{r.layer}/saturation": r.saturation
+                           for r in final.groupby(["model", "layer"], sort=False).mean(numeric_only=True)
+                           .reset_index().itertuples()})  # fmt: skip
+    stage.done(
+        f"training dynamics: {len(curves)} rows, {len(settings.models)} models x "
+        f"{len(settings.seeds)} seeds, "
+        f"epochs 0-{int(curves['epoch'].max())} -> {args.out}"
+    )
+
+
 COMMANDS = (
     Command(
         "analyses-fields",
@@ -111,5 +160,19 @@ COMMANDS = (
         "own front-end (stage syntone_layer_analysis)",
         _syntone_layers_arguments,
         syntone_layers,
+    ),
+    Command(
+        "analyses-dynamics-train",
+        "train a SynTone model by its protocol's recipe, measuring saturation and layer probes after every "
+        "epoch (stage dynamics_train)",
+        _dynamics_train_arguments,
+        dynamics_train,
+    ),
+    Command(
+        "analyses-dynamics",
+        "the observed trainings' saturation and layer probes over the epochs: table and figures (stage "
+        "training_dynamics)",
+        _dynamics_arguments,
+        dynamics_curves,
     ),
 )

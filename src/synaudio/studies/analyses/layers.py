@@ -50,6 +50,7 @@ from synaudio.metrics.softmax import fit_softmax
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.saturation import StreamingCovariance, channel_rows, explained_dimension
 from synaudio.params import LayerSettings, Params
+from synaudio.protocol import Protocol
 from synaudio.store import load_dataset
 from synaudio.training_config import BackboneFactory
 
@@ -128,16 +129,14 @@ def probe_accuracy(x: np.ndarray, labels: np.ndarray, split: tuple[np.ndarray, n
     return float(np.mean(model.predict(scaler.transform(x[test])) == labels[test]))
 
 
-def layer_rows(
-    model: str, seed: int, records: dict[str, LayerRecord], labels: pd.DataFrame, split: tuple
-) -> list[dict[str, Any]]:
+def layer_rows(records: dict[str, LayerRecord], labels: pd.DataFrame, split: tuple) -> list[dict[str, Any]]:
     """One row per layer: width, explained dimension, saturation, probe accuracy per factor."""
     rows = []
     for depth, (name, layer) in enumerate(records.items()):
         covariance = layer.covariance.matrix()
         dimension = explained_dimension(covariance)
         rows.append({
-            "model": model, "seed": seed, "layer": name, "depth": depth, "units": layer.units,
+            "layer": name, "depth": depth, "units": layer.units,
             "channels": covariance.shape[0], "dimension": dimension,
             "saturation": dimension / covariance.shape[0],
             **{f"probe_{factor}": probe_accuracy(layer.probe_inputs, labels[factor].to_numpy(), split)
@@ -251,7 +250,7 @@ def analyse_models(
             for seed in settings.seeds:
                 folder = subject.models / model / f"seed{seed}"
                 records = record(load_backbone(folder, subject.latent_dim, subject.network), subject.inputs)
-                rows += layer_rows(name, seed, records, labels, probes)
+                rows += [{"model": name, "seed": seed, **row} for row in layer_rows(records, labels, probes)]
                 grams[name, seed] = {layer: r.gram for layer, r in records.items()}
                 means[name, seed] = records["mean"].probe_inputs
                 scores = infomec(labels.to_numpy(), means[name, seed], seed=settings.seed)
@@ -278,27 +277,40 @@ def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame,
     return table, {"version": version, **tables}
 
 
+def syntone_front_end(params: Params, syntone: Path, protocol: Protocol) -> tuple[np.ndarray, dict[str, Any]]:
+    """Every clip of the protocol's dataset through its front-end (in memory) and the
+    manifest, computed here by the features stage's code (module docstring: why)."""
+    from synaudio.features import build
+
+    with tempfile.TemporaryDirectory(prefix=f"syntone-{protocol.name}-features-") as tmp:
+        build(
+            syntone / protocol.data / "dataset",
+            protocol,
+            params.features,
+            params.split,
+            Path(tmp) / "features",
+        )
+        inputs, manifest, _ = load_features(Path(tmp) / "features", f"syntone@{protocol.data}")
+        return np.array(inputs), manifest
+
+
 def analyse_syntone(params: Params, syntone: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The SynTone models of params analyses.syntone_layers, every protocol on the clips the
     corrected protocol holds out, through each protocol's front-end computed from its dataset."""
-    from synaudio import features
+    from synaudio.features import split_rows
     from synaudio.protocol import PROTOCOLS
     from synaudio.studies.syntone import recipe
 
     settings = params.analyses.syntone_layers
     dataset = load_dataset(syntone / "corrected" / "dataset")
-    _, held_out = features.split_rows(len(dataset.factors), params.split, PROTOCOLS["corrected"].split)
+    _, held_out = split_rows(len(dataset.factors), params.split, PROTOCOLS["corrected"].split)
     clips = analysed_clips(held_out, settings)
     labels = probe_labels(dataset.factors, clips, settings, "analyses.syntone_layers")
     subjects = []
     for name in settings.protocols:
-        protocol = PROTOCOLS[name]
-        with tempfile.TemporaryDirectory(prefix=f"syntone-{name}-features-") as tmp:
-            features.build(syntone / protocol.data / "dataset", protocol, params.features, params.split,
-                           Path(tmp) / "features")  # fmt: skip
-            inputs, _, _ = load_features(Path(tmp) / "features", f"syntone@{protocol.data}")
-            subjects.append(Subject(name, np.array(inputs[clips]), recipe.backbone(),
-                                    params.training.latent_dim, syntone / name / "models"))  # fmt: skip
+        inputs, _ = syntone_front_end(params, syntone, PROTOCOLS[name])
+        subjects.append(Subject(name, inputs[clips], recipe.backbone(), params.training.latent_dim,
+                                syntone / name / "models"))  # fmt: skip
     table, tables = analyse_models(subjects, labels, settings)
     return table, {"version": "SynTone, the corrected protocol's held-out clips", **tables}
 

@@ -1,0 +1,96 @@
+"""Saturation and layer probes over training (issue 18; Richter et al., arXiv 2006.08679).
+
+The committed SynTone models keep only their final weights, and per-epoch snapshots of
+every model would add ~2 MB of encoder per epoch to git. So the measurement happens during
+training instead: params analyses.dynamics names a protocol, models and seeds; each is
+trained again by that protocol's recipe (synaudio.studies.syntone.recipe: same network,
+budget, loss, split and seed) while a training.EpochObserver measures, at initialisation
+and after every epoch, every analysed layer on a fixed set of held-out clips - saturation
+and the layer probes of layers.py - into training.json. The observer neither draws from
+the training's random stream nor changes the weights, so on the CPU kind that made
+dvc.lock's features the final weights are the committed model's. The front-end is computed
+from the dataset as in the layer analysis (layers.py docstring: why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from synaudio.command import Stage
+from synaudio.studies.analyses import layers
+
+KEY = "layers"  # the observer's entry in training.json
+
+
+def measure(inputs: np.ndarray, labels: pd.DataFrame, split: tuple) -> Callable[[nn.Module], list[dict]]:
+    """The observer's measurement: layers.py's per-layer rows of a network on `inputs`."""
+
+    def rows(backbone: nn.Module) -> list[dict[str, Any]]:
+        return layers.layer_rows(layers.record(backbone, inputs), labels, split)
+
+    return rows
+
+
+def train(stage: Stage, args: argparse.Namespace) -> None:
+    """Train `args.model` at `args.seed` by the protocol's recipe, observed every epoch."""
+    from synaudio.command import run_training
+    from synaudio.features import split_rows
+    from synaudio.protocol import PROTOCOLS
+    from synaudio.store import load_dataset
+    from synaudio.studies.syntone import recipe
+    from synaudio.training import EpochObserver
+
+    params, model = stage.params, stage.model(args.model)
+    settings = params.analyses.dynamics
+    protocol = PROTOCOLS[settings.protocol]
+    inputs, manifest = layers.syntone_front_end(params, args.syntone, protocol)
+    train_rows, held_out = split_rows(len(inputs), params.split, protocol.split)
+    clips = layers.analysed_clips(held_out, settings)
+    dataset = args.syntone / protocol.data / "dataset"
+    labels = layers.probe_labels(load_dataset(dataset).factors, clips, settings, "analyses.dynamics")
+    observer = EpochObserver(
+        KEY, measure(inputs[clips], labels, layers.probe_split(len(clips), settings.seed))
+    )
+    args.dataset = dataset  # what run_training logs as the training data
+    run_training(
+        stage, args, f"dynamics {model}/{protocol.name}/seed{args.seed}", inputs, train_rows, held_out,
+        logged=({"features": manifest}, manifest["dataset_digest"], "syntone"),
+        data_digest=manifest["sha256"],
+        config=recipe.config(params, model, protocol), objective=params.models[model],
+        backbone=recipe.backbone(), labels={"model": model, "protocol": protocol.name}, observers=[observer],
+    )  # fmt: skip
+
+
+def table(models: Path, names: list[str], seeds: list[int]) -> pd.DataFrame:
+    """One row per model, seed, epoch and layer from the observed trainings' training.json."""
+    rows = []
+    for model in names:
+        for seed in seeds:
+            summary = json.loads((models / model / f"seed{seed}" / "training.json").read_text())
+            rows += [{"model": model, "seed": seed, "epoch": record["epoch"], **row}
+                     for record in summary[KEY] for row in record["measured"]]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def markdown(curves: pd.DataFrame) -> str:
+    """Per model and layer (means over seeds): saturation and probe accuracy at
+    initialisation, after the first epoch and at the end."""
+    probes = [c for c in curves.columns if c.startswith("probe_")]
+    head = ["model", "epochs", "layer", "saturation: init / 1 / end",
+            *(f"{p.removeprefix('probe_')}: init / end" for p in probes)]  # fmt: skip
+    out = ["| " + " | ".join(head) + " |", "|---|---:|---|" + "---:|" * (len(head) - 3)]
+    for (model, layer), rows in curves.groupby(["model", "layer"], sort=False):
+        means = rows.groupby("epoch").mean(numeric_only=True)
+        last = int(means.index.max())
+        cells = [" / ".join(f"{means.saturation[e]:.3f}" for e in (0, 1, last))]
+        cells += [f"{means[p][0]:.3f} / {means[p][last]:.3f}" for p in probes]
+        out.append(f"| {model} | {last} | {layer} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
