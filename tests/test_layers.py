@@ -109,7 +109,7 @@ def test_the_pipeline_analyses_both_syntone_protocols_on_the_same_clips(reproduc
     out = reproduced / "artifacts" / "analyses" / "syntone_layers"
     table = pd.read_csv(out / "layers.csv")
     models = ["paper/vae", "paper/factor_vae", "corrected/vae", "corrected/factor_vae"]
-    assert list(dict.fromkeys(table["model"])) == models and len(table) == 4 * 2 * 7  # 2 seeds, 7 layers
+    assert list(dict.fromkeys(table["model"])) == models and len(table) == 4 * 2 * 6  # 2 seeds, 6 layers
     tables = json.loads((out / "similarity.json").read_text())
     assert tables["models"] == models and tables["pairs"] == "different seeds" and tables["clips"] == 12
     across = np.array(tables["across"]["mean"])
@@ -135,3 +135,18 @@ def test_the_pipeline_analyses_every_layer_of_the_declared_models(reproduced: Pa
     assert "| vae | block1 | 32,768 |" in (out / "layers.md").read_text()  # 16 channels x 32 x 64
     for figure in ("layers.png", "across.png", "within.png", "latent.png"):
         assert (out / figure).stat().st_size > 10_000
+
+
+def test_the_pipeline_measures_every_layer_after_every_epoch(reproduced: Path) -> None:
+    """Observed trainings (2 epochs) give every layer at initialisation and after each epoch."""
+    out = reproduced / "artifacts" / "analyses" / "dynamics"
+    curves = pd.read_csv(out / "curves" / "dynamics.csv")
+    assert list(dict.fromkeys(curves["model"])) == ["vae", "factor_vae"]
+    epochs = curves.groupby("model")["epoch"].unique()
+    assert [list(epochs[m]) for m in ("vae", "factor_vae")] == [[0, 1, 2], [0, 1, 2]]
+    assert len(curves) == 2 * 3 * 6 and curves["saturation"].between(0, 1).all()
+    summary = json.loads((out / "models" / "vae" / "seed0" / "training.json").read_text())
+    assert [r["epoch"] for r in summary["layers"]] == [0, 1, 2] and summary["epochs"] == 2
+    assert "| vae | 2 | block1 |" in (out / "curves" / "dynamics.md").read_text()
+    for figure in ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx"):
+        assert (out / "curves" / f"{figure}.png").stat().st_size > 10_000
