@@ -147,6 +147,11 @@ def test_the_pipeline_measures_every_layer_after_every_epoch(reproduced: Path) -
     assert len(curves) == 2 * 3 * 6 and curves["saturation"].between(0, 1).all()
     summary = json.loads((out / "models" / "vae" / "seed0" / "training.json").read_text())
     assert [r["epoch"] for r in summary["layers"]] == [0, 1, 2] and summary["epochs"] == 2
+    # observed or not, the same recipe on the same front-end bytes gives the same weights
+    committed = reproduced / "artifacts" / "syntone" / "corrected" / "models"
+    for model in ("vae", "factor_vae"):
+        model_file = Path("models") / model / "seed0" / "model.pt"
+        assert (out / model_file).read_bytes() == (committed / model_file.relative_to("models")).read_bytes()
     assert "| vae | 2 | block1 |" in (out / "curves" / "dynamics.md").read_text()
     for figure in ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx"):
         assert (out / "curves" / f"{figure}.png").stat().st_size > 10_000

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from synaudio import syntone_recipe as recipe
 from synaudio.errors import UserError
 from synaudio.params import Params, flatten, load_params, validate, with_overrides
 from synaudio.protocol import CORRECTED
-from synaudio.studies.syntone import recipe
 from tests.conftest import REPO, TINY
 
 

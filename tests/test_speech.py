@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
+from synaudio import syntone_recipe
 from synaudio.errors import UserError
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.presets import SPEECH
 from synaudio.params import Params, validate
 from synaudio.protocol import PAPER
 from synaudio.studies.synspeech import evaluation, recipe, schema, tables
-from synaudio.studies.syntone import recipe as syntone_recipe
 from tests.conftest import TINY
 
 

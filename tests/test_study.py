@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from synaudio import features, training
+from synaudio import syntone_recipe as recipe
 from synaudio.errors import UserError
 from synaudio.models.objectives import build_objective, reconstruction_error, stratified_log_weights
 from synaudio.params import Params, validate
 from synaudio.protocol import CORRECTED, PAPER, PROTOCOLS
 from synaudio.studies.syntone import dataset as syntone
-from synaudio.studies.syntone import recipe, tables
+from synaudio.studies.syntone import tables
 from tests.conftest import TINY, kill_after_first_checkpoint, train_command
 
 

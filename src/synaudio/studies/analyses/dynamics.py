@@ -3,7 +3,7 @@
 The committed SynTone models keep only their final weights, and per-epoch snapshots of
 every model would add ~2 MB of encoder per epoch to git. So the measurement happens during
 training instead: params analyses.dynamics names a protocol, models and seeds; each is
-trained again by that protocol's recipe (synaudio.studies.syntone.recipe: same network,
+trained again by that protocol's recipe (synaudio.syntone_recipe: same network,
 budget, loss, split and seed) while a training.EpochObserver measures, at initialisation
 and after every epoch, every analysed layer on a fixed set of held-out clips - saturation
 and the layer probes of layers.py - into training.json. The observer neither draws from
@@ -41,11 +41,11 @@ def measure(inputs: np.ndarray, labels: pd.DataFrame, split: tuple) -> Callable[
 
 def train(stage: Stage, args: argparse.Namespace) -> None:
     """Train `args.model` at `args.seed` by the protocol's recipe, observed every epoch."""
+    from synaudio import syntone_recipe as recipe
     from synaudio.command import run_training
     from synaudio.features import split_rows
     from synaudio.protocol import PROTOCOLS
     from synaudio.store import load_dataset
-    from synaudio.studies.syntone import recipe
     from synaudio.training import EpochObserver
 
     params, model = stage.params, stage.model(args.model)

@@ -297,9 +297,9 @@ def syntone_front_end(params: Params, syntone: Path, protocol: Protocol) -> tupl
 def analyse_syntone(params: Params, syntone: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The SynTone models of params analyses.syntone_layers, every protocol on the clips the
     corrected protocol holds out, through each protocol's front-end computed from its dataset."""
+    from synaudio import syntone_recipe as recipe
     from synaudio.features import split_rows
     from synaudio.protocol import PROTOCOLS
-    from synaudio.studies.syntone import recipe
 
     settings = params.analyses.syntone_layers
     dataset = load_dataset(syntone / "corrected" / "dataset")

@@ -68,8 +68,8 @@ def _model_arguments(step: str) -> Callable[[argparse.ArgumentParser], None]:
 
 
 def train(args: argparse.Namespace) -> None:
+    from synaudio import syntone_recipe as recipe
     from synaudio.command import train_model
-    from synaudio.studies.syntone import recipe
 
     stage, protocol = Stage.open(args), PROTOCOLS[args.protocol]
     model = stage.model(args.model)
