@@ -88,10 +88,11 @@ def train(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     from synaudio import features
+    from synaudio import syntone_recipe as recipe
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, load_backbone
     from synaudio.store import load_dataset
-    from synaudio.studies.syntone import evaluation, recipe
+    from synaudio.studies.syntone import evaluation
 
     stage, protocol = Stage.open(args, threads=True), PROTOCOLS[args.protocol]
     params, model = stage.params, stage.model(args.model)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from synaudio import syntone_recipe as recipe
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.command import cap_threads, cores
 from synaudio.declared import read_results, stage_id
@@ -37,7 +38,7 @@ from synaudio.report.inversion import Inverter, sweep, write_wav
 from synaudio.report.output import Output, decode
 from synaudio.report.readme import patch_readme
 from synaudio.store import load_dataset
-from synaudio.studies.syntone import page, recipe, tables
+from synaudio.studies.syntone import page, tables
 from synaudio.studies.syntone.evaluation import FACTOR_NAMES
 
 LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "modularity": "Modularity",
