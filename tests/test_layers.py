@@ -88,8 +88,8 @@ def test_the_layer_analysis_reads_only_trained_models_on_held_out_clips() -> Non
 def test_the_syntone_layer_analysis_reads_only_trained_models_on_held_out_clips() -> None:
     with pytest.raises(UserError, match=r"analyses.syntone_layers.seeds: \[3\] are not trained"):
         validate({"analyses": {"syntone_layers": {"seeds": [0, 3]}}})  # the paper protocol: seeds 0-2
-    with pytest.raises(UserError, match=r"analyses\.syntone_layers\.clips: 7000 exceeds the 6400 held-out"):
-        validate({"analyses": {"syntone_layers": {"clips": 7000}}})
+    with pytest.raises(UserError, match=r"analyses\.dynamics\.clips: 13 exceeds the 12 held-out clips"):
+        layers.analysed_clips(np.arange(12), SynToneLayerAnalysis(clips=13), "analyses.dynamics")
     with pytest.raises(UserError, match=r"bins: \['speaker'\] are not among factors"):
         validate({"analyses": {"syntone_layers": {"bins": {"speaker": 4}}}})
 

@@ -25,13 +25,13 @@ import pandas as pd
 from torch import nn
 
 from synaudio.command import Stage
-from synaudio.studies.analyses import layers
 
 KEY = "layers"  # the observer's entry in training.json
 
 
 def measure(inputs: np.ndarray, labels: pd.DataFrame, split: tuple) -> Callable[[nn.Module], list[dict]]:
     """The observer's measurement: layers.py's per-layer rows of a network on `inputs`."""
+    from synaudio.studies.analyses import layers
 
     def rows(backbone: nn.Module) -> list[dict[str, Any]]:
         return layers.layer_rows(layers.record(backbone, inputs), labels, split)
@@ -46,6 +46,7 @@ def train(stage: Stage, args: argparse.Namespace) -> None:
     from synaudio.features import split_rows
     from synaudio.protocol import PROTOCOLS
     from synaudio.store import load_dataset
+    from synaudio.studies.analyses import layers
     from synaudio.training import EpochObserver
 
     params, model = stage.params, stage.model(args.model)
@@ -53,7 +54,7 @@ def train(stage: Stage, args: argparse.Namespace) -> None:
     protocol = PROTOCOLS[settings.protocol]
     inputs, manifest = layers.syntone_front_end(params, args.syntone, protocol)
     train_rows, held_out = split_rows(len(inputs), params.split, protocol.split)
-    clips = layers.analysed_clips(held_out, settings)
+    clips = layers.analysed_clips(held_out, settings, "analyses.dynamics")
     dataset = args.syntone / protocol.data / "dataset"
     labels = layers.probe_labels(load_dataset(dataset).factors, clips, settings, "analyses.dynamics")
     observer = EpochObserver(

@@ -198,8 +198,12 @@ def similarity_tables(
     }  # fmt: skip
 
 
-def analysed_clips(held_out: np.ndarray, settings: LayerSettings) -> np.ndarray:
+def analysed_clips(held_out: np.ndarray, settings: LayerSettings, what: str) -> np.ndarray:
     """`settings.clips` of the held-out rows, drawn with `settings.seed` (sorted)."""
+    if settings.clips > len(held_out):
+        raise UserError(
+            f"{what}.clips: {settings.clips} exceeds the {len(held_out)} held-out clips; lower it"
+        )
     return np.sort(np.random.default_rng(settings.seed).choice(held_out, settings.clips, replace=False))
 
 
@@ -268,7 +272,7 @@ def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame,
     features, _, split = load_features(
         speech / version / "features", f"speech_features@{version}", datasets / version / "dataset"
     )
-    clips = analysed_clips(split["test"], settings)
+    clips = analysed_clips(split["test"], settings, "analyses.layers")
     factors = load_dataset(datasets / version / "dataset").factors
     labels = probe_labels(factors, clips, settings, "analyses.layers")
     subject = Subject("", np.asarray(features[clips]), speech_vae(params.speech_input),
@@ -304,7 +308,7 @@ def analyse_syntone(params: Params, syntone: Path) -> tuple[pd.DataFrame, dict[s
     settings = params.analyses.syntone_layers
     dataset = load_dataset(syntone / "corrected" / "dataset")
     _, held_out = split_rows(len(dataset.factors), params.split, PROTOCOLS["corrected"].split)
-    clips = analysed_clips(held_out, settings)
+    clips = analysed_clips(held_out, settings, "analyses.syntone_layers")
     labels = probe_labels(dataset.factors, clips, settings, "analyses.syntone_layers")
     subjects = []
     for name in settings.protocols:
