@@ -153,6 +153,12 @@ class Training(_Section):
     # numbers change - a switch, off for the committed results (0.5x the eager step on a CPU).
     compile: bool = False
 
+    def machine(self) -> dict[str, Any]:
+        """Where and how every archive training runs (TrainingConfig's fields of that name):
+        the same for every study's recipe."""
+        names = ("device", "threads", "channels_last", "precision", "compile", "devices", "num_nodes")
+        return {name: getattr(self, name) for name in names}
+
 
 class Ladder(_Section):
     """The ablation ladder (synaudio.protocol.LADDER): the models and seeds whose rungs are

@@ -33,13 +33,7 @@ def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
         batch_size=params.batch_size(model),
         epochs=epochs(params, model, protocol),
         loss=protocol.loss,
-        device=shared.device,
-        threads=shared.threads,
-        channels_last=shared.channels_last,
-        precision=shared.precision,
-        compile=shared.compile,
-        devices=shared.devices,
-        num_nodes=shared.num_nodes,
+        **shared.machine(),
     )
 
 

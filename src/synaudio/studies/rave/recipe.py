@@ -35,13 +35,7 @@ def config(params: Params, version: str) -> TrainingConfig:
         batch_size=rave.batch_size,
         epochs=rave.epochs[version],
         loss=replace(CORRECTED.loss, decoder="fixed", kl_warmup=rave.kl_warmup),
-        device=shared.device,
-        threads=shared.threads,
-        channels_last=False,
-        precision=shared.precision,
-        compile=shared.compile,
-        devices=shared.devices,
-        num_nodes=shared.num_nodes,
+        **{**shared.machine(), "channels_last": False},
         grad_clip=rave.grad_clip,
     )
 

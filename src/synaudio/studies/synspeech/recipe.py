@@ -28,13 +28,7 @@ def config(params: Params, version: str) -> TrainingConfig:
         batch_size=bench.batch_size,
         epochs=bench.epochs[version],
         loss=LOSS,
-        device=shared.device,
-        threads=shared.threads,
-        channels_last=shared.channels_last,
-        precision=shared.precision,
-        compile=shared.compile,
-        devices=shared.devices,
-        num_nodes=shared.num_nodes,
+        **shared.machine(),
     )
 
 
