@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from synaudio.errors import UserError
-from synaudio.models.presets import SPEECH
+from synaudio.models.presets import SPEECH, SYNTONE
 from synaudio.models.specs import SPECS, AnySpec, BetaTCVAESpec, FactorVAESpec, VAESpec
 
 WAVEFORMS = ("sine", "triangle", "sawtooth", "square")
@@ -648,12 +648,24 @@ class TrainingDynamics(_SynToneLayerSettings):
     seeds: Seeds = Field(default_factory=lambda: [0])
 
 
+class InputSizeSweep(TrainingDynamics):
+    """The preferred input size: the same model trained again by the protocol's recipe on
+    front-ends of other sizes - every n_mels x hop_length pair of the grid, the hop setting
+    the frames of a clip - with its dense layers sized for the input, and observed like
+    the dynamics' trainings."""
+
+    models: list[str] = Field(default_factory=lambda: ["vae"], min_length=1)
+    n_mels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
+    hop_lengths: list[int] = Field(default_factory=lambda: [512, 1024, 2048], min_length=1)
+
+
 class Analyses(_Section):
     """The representation analyses study (issue 18)."""
 
     layers: LayerAnalysis = LayerAnalysis()
     syntone_layers: SynToneLayerAnalysis = SynToneLayerAnalysis()
     dynamics: TrainingDynamics = TrainingDynamics()
+    input_size: InputSizeSweep = InputSizeSweep()
 
 
 class Params(_Section):
@@ -763,10 +775,31 @@ class Params(_Section):
             unknown = [name for name in names if name not in trained]
             if unknown:
                 raise _invalid(f"analyses.syntone_layers.{field}", f"{unknown} are not trained ({trained})")
-        unknown = [name for name in self.analyses.dynamics.models if name not in self.models]
-        if unknown:
+        for key in ("dynamics", "input_size"):
+            unknown = [name for name in getattr(self.analyses, key).models if name not in self.models]
+            if unknown:
+                raise _invalid(
+                    f"analyses.{key}.models", f"{unknown} have no block under models: ({sorted(self.models)})"
+                )
+        self._input_sizes_fit()
+
+    def syntone_input(self, n_mels: int, hop_length: int) -> tuple[int, int]:
+        """Mels x frames a SynTone front-end with these settings makes of one clip."""
+        return n_mels, self.syntone.clip_samples // hop_length + 1
+
+    def _input_sizes_fit(self) -> None:
+        """The SynTone encoder halves both sides of its input once per conv block."""
+        sweep, scale = self.analyses.input_size, SYNTONE.downsampling
+        wrong = [m for m in sweep.n_mels if m % scale]
+        if wrong:
+            raise _invalid("analyses.input_size.n_mels", f"{wrong} are not multiples of {scale}")
+        frames = {h: self.syntone.clip_samples // h + 1 for h in sweep.hop_lengths}
+        wrong = [f"{h} ({f} frames)" for h, f in frames.items() if f % scale]
+        if wrong:
             raise _invalid(
-                "analyses.dynamics.models", f"{unknown} have no block under models: ({sorted(self.models)})"
+                "analyses.input_size.hop_lengths",
+                f"{', '.join(wrong)}: frames (syntone.duration * sample_rate // hop_length + 1) must be "
+                f"multiples of {scale}",
             )
 
     def _ssl_speakers_unseen(self) -> None:
@@ -814,7 +847,7 @@ class Params(_Section):
 
     def _syntone_input_fits(self) -> None:
         """The SynTone backbone is the reference's: fully connected layers sized for 128 x 32."""
-        frames = self.syntone.clip_samples // self.features.hop_length + 1
+        frames = self.syntone_input(self.features.n_mels, self.features.hop_length)[1]
         if (self.features.n_mels, frames) != SYNTONE_INPUT:
             raise _invalid(
                 "features.n_mels" if self.features.n_mels != SYNTONE_INPUT[0] else "syntone.duration",

@@ -37,5 +37,6 @@ def config(params: Params, model: str, protocol: Protocol) -> TrainingConfig:
     )
 
 
-def backbone() -> BackboneFactory:
-    return partial(ConvVAE, n_mels=SYNTONE_INPUT[0], frames=SYNTONE_INPUT[1], preset=SYNTONE)
+def backbone(size: tuple[int, int] = SYNTONE_INPUT) -> BackboneFactory:
+    """The reference network, or (the input-size sweep) its layers sized for mels x frames."""
+    return partial(ConvVAE, n_mels=size[0], frames=size[1], preset=SYNTONE)

@@ -3,7 +3,8 @@
 (layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family),
 analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols), and
 analyses-dynamics-train / analyses-dynamics (dynamics_train, training_dynamics: saturation and
-layer probes over training)."""
+layer probes over training), and analyses-input-size-train / analyses-input-size
+(input_size_train, input_size_sweep: the same model on inputs of other sizes)."""
 
 from __future__ import annotations
 
@@ -140,6 +141,52 @@ def dynamics_curves(args: argparse.Namespace) -> None:
     )
 
 
+def _input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-mels", type=int, required=True, help="in analyses.input_size.n_mels")
+    parser.add_argument("--hop-length", type=int, required=True, help="in analyses.input_size.hop_lengths")
+    _dynamics_train_arguments(parser)
+
+
+def input_size_train(args: argparse.Namespace) -> None:
+    from synaudio.errors import UserError
+    from synaudio.studies.analyses import dynamics
+
+    stage = Stage.open(args)
+    sweep = stage.params.analyses.input_size
+    for flag, value, grid in (("--n-mels", args.n_mels, sweep.n_mels),
+                              ("--hop-length", args.hop_length, sweep.hop_lengths)):  # fmt: skip
+        if value not in grid:
+            raise UserError(f"{flag} {value}: not in params analyses.input_size ({grid}); add it there")
+    spec = stage.params.features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
+    dynamics.train(stage, args, "input_size", spec)
+
+
+def _input_size_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=Path, required=True, help="the sweep's trainings' folder")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the table and figure")
+
+
+def input_size_sweep(args: argparse.Namespace) -> None:
+    from synaudio.atomic import atomic_directory
+    from synaudio.report import figures
+    from synaudio.studies.analyses import input_size
+
+    stage = Stage.open(args)
+    with stage.tracked("analyses input size"):
+        curves = input_size.table(args.models, stage.params)
+        probes = {c: f"{c[len('probe_') :]}: probe accuracy" for c in curves if c.startswith("probe_")}
+        with atomic_directory(args.out) as tmp:
+            curves.to_csv(tmp / "input_size.csv", index=False, lineterminator="\n")
+            (tmp / "input_size.md").write_text(input_size.markdown(curves))
+            figures.layer_curves(input_size.final(curves), {"saturation": "saturation (99 % of the variance)",
+                                 **probes}, tmp / "input_size.png")  # fmt: skip
+        stage.log_metrics(input_size.metrics(curves))
+    stage.done(
+        f"input size: {curves['input'].nunique()} inputs ({', '.join(dict.fromkeys(curves['input']))}), "
+        f"{len(curves)} rows -> {args.out}"
+    )
+
+
 COMMANDS = (
     Command(
         "analyses-fields",
@@ -174,5 +221,19 @@ COMMANDS = (
         "training_dynamics)",
         _dynamics_arguments,
         dynamics_curves,
+    ),
+    Command(
+        "analyses-input-size-train",
+        "train a SynTone model by its protocol's recipe on a front-end of another size (n_mels x hop), "
+        "observed every epoch (stage input_size_train)",
+        _input_size_train_arguments,
+        input_size_train,
+    ),
+    Command(
+        "analyses-input-size",
+        "the input-size sweep: saturation and layer probes by input size beside each layer's receptive "
+        "field, table and figure (stage input_size_sweep)",
+        _input_size_arguments,
+        input_size_sweep,
     ),
 )

@@ -25,6 +25,7 @@ import pandas as pd
 from torch import nn
 
 from synaudio.command import Stage
+from synaudio.params import Features
 
 KEY = "layers"  # the observer's entry in training.json
 
@@ -39,8 +40,11 @@ def measure(inputs: np.ndarray, labels: pd.DataFrame, split: tuple) -> Callable[
     return rows
 
 
-def train(stage: Stage, args: argparse.Namespace) -> None:
-    """Train `args.model` at `args.seed` by the protocol's recipe, observed every epoch."""
+def train(
+    stage: Stage, args: argparse.Namespace, what: str = "dynamics", spec: Features | None = None
+) -> None:
+    """Train `args.model` at `args.seed` by the protocol's recipe, observed every epoch;
+    `what`: the analyses block that sets it, `spec`: another front-end (the input-size sweep)."""
     from synaudio import syntone_recipe as recipe
     from synaudio.command import run_training
     from synaudio.features import split_rows
@@ -50,23 +54,27 @@ def train(stage: Stage, args: argparse.Namespace) -> None:
     from synaudio.training import EpochObserver
 
     params, model = stage.params, stage.model(args.model)
-    settings = params.analyses.dynamics
+    settings = getattr(params.analyses, what)
     protocol = PROTOCOLS[settings.protocol]
-    inputs, manifest = layers.syntone_front_end(params, args.syntone, protocol)
+    inputs, manifest = layers.syntone_front_end(params, args.syntone, protocol, spec)
     train_rows, held_out = split_rows(len(inputs), params.split, protocol.split)
-    clips = layers.analysed_clips(held_out, settings, "analyses.dynamics")
+    clips = layers.analysed_clips(held_out, settings, f"analyses.{what}")
     dataset = args.syntone / protocol.data / "dataset"
-    labels = layers.probe_labels(load_dataset(dataset).factors, clips, settings, "analyses.dynamics")
+    labels = layers.probe_labels(load_dataset(dataset).factors, clips, settings, f"analyses.{what}")
     observer = EpochObserver(
         KEY, measure(inputs[clips], labels, layers.probe_split(len(clips), settings.seed))
     )
+    size = inputs.shape[1:]
+    run = f"dynamics {model}/{protocol.name}/seed{args.seed}"
     args.dataset = dataset  # what run_training logs as the training data
     run_training(
-        stage, args, f"dynamics {model}/{protocol.name}/seed{args.seed}", inputs, train_rows, held_out,
+        stage, args, run if spec is None else f"input size {size[0]}x{size[1]} {model}/seed{args.seed}",
+        inputs, train_rows, held_out,
         logged=({"features": manifest}, manifest["dataset_digest"], "syntone"),
         data_digest=manifest["sha256"],
         config=recipe.config(params, model, protocol), objective=params.models[model],
-        backbone=recipe.backbone(), labels={"model": model, "protocol": protocol.name}, observers=[observer],
+        backbone=recipe.backbone(size), labels={"model": model, "protocol": protocol.name},
+        observers=[observer],
     )  # fmt: skip
 
 

@@ -49,7 +49,7 @@ from synaudio.metrics.infomec import infomec
 from synaudio.metrics.softmax import fit_softmax
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.saturation import StreamingCovariance, channel_rows, explained_dimension
-from synaudio.params import LayerSettings, Params
+from synaudio.params import Features, LayerSettings, Params
 from synaudio.protocol import Protocol
 from synaudio.store import load_dataset
 from synaudio.training_config import BackboneFactory
@@ -281,16 +281,19 @@ def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame,
     return table, {"version": version, **tables}
 
 
-def syntone_front_end(params: Params, syntone: Path, protocol: Protocol) -> tuple[np.ndarray, dict[str, Any]]:
+def syntone_front_end(
+    params: Params, syntone: Path, protocol: Protocol, spec: Features | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Every clip of the protocol's dataset through its front-end (in memory) and the
-    manifest, computed here by the features stage's code (module docstring: why)."""
+    manifest, computed here by the features stage's code (module docstring: why); `spec`
+    replaces params.features (the input-size sweep)."""
     from synaudio.features import build
 
     with tempfile.TemporaryDirectory(prefix=f"syntone-{protocol.name}-features-") as tmp:
         build(
             syntone / protocol.data / "dataset",
             protocol,
-            params.features,
+            spec or params.features,
             params.split,
             Path(tmp) / "features",
         )

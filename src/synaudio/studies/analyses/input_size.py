@@ -1,0 +1,99 @@
+"""The preferred input size (issue 18; Richter et al.'s receptive-field papers): the same
+SynTone model trained on front-ends of several sizes - params analyses.input_size's grid of
+n_mels (mel bands) x hop_length (which sets the frames of a 1 s clip) - each observed every
+epoch like the dynamics' trainings (dynamics.py), on the same held-out clips.
+
+Beside each analysed layer's saturation and probes at the end of training stands its
+receptive field on that input: a conv block whose field spans an axis of the input (all
+mels, or all frames) is where Richter et al. expect layers to stop adding anything - the
+table says which blocks do, on which axis, and whether their saturation drops there.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from synaudio.models.backbone import Encoder
+from synaudio.models.presets import SYNTONE
+from synaudio.models.receptive import receptive_fields
+from synaudio.params import Params
+from synaudio.studies.analyses import dynamics
+
+
+def folder(n_mels: int, hop_length: int) -> str:
+    """A grid point's folder under the sweep's models (and its stage's output)."""
+    return f"mels{n_mels}-hop{hop_length}"
+
+
+def block_fields(n_mels: int, frames: int) -> dict[str, tuple[int, int]]:
+    """The receptive field (mels, frames) of every conv block's pooled output, by the
+    analysed layers' names (layers.layer_outputs: block1..blockN)."""
+    encoder = Encoder(1, n_mels, frames, SYNTONE)  # the latent size moves no field
+    pools = [f for f in receptive_fields(encoder, torch.zeros(1, 1, n_mels, frames)) if f.kind == "MaxPool2d"]
+    return {f"block{k}": (f.size[0], f.size[1]) for k, f in enumerate(pools, start=1)}
+
+
+def spans(field: tuple[int, int] | None, size: tuple[int, int]) -> str:
+    """Which axes of the input a layer's field covers; a dense layer (no field) sees it all."""
+    if field is None:
+        return "both"
+    axes = [name for name, f, s in zip(("mels", "frames"), field, size, strict=True) if f >= s]
+    return " and ".join(axes) if len(axes) < 2 else "both"
+
+
+def table(models: Path, params: Params) -> pd.DataFrame:
+    """Every observed training of the grid, one row per epoch and layer (dynamics.table's),
+    with its input size, the layer's receptive field and the axes it spans."""
+    settings = params.analyses.input_size
+    parts = []
+    for n_mels, hop in product(settings.n_mels, settings.hop_lengths):
+        size = params.syntone_input(n_mels, hop)
+        fields = block_fields(*size)
+        part = dynamics.table(models / folder(n_mels, hop), settings.models, settings.seeds)
+        part.insert(1, "input", f"{size[0]} x {size[1]}")
+        part.insert(2, "n_mels", size[0])
+        part.insert(3, "frames", size[1])
+        part["field"] = [" x ".join(map(str, fields[k])) if k in fields else "all" for k in part.layer]
+        part["spans"] = [spans(fields.get(layer), size) for layer in part.layer]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def final(curves: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each training's last epoch, labelled `<model> <mels> x <frames>` in
+    `model` for the per-layer figure (one line per input size)."""
+    last = curves[curves["epoch"] == curves.groupby(["model", "input"])["epoch"].transform("max")].copy()
+    last["model"] = last["model"] + " " + last["input"]
+    return last
+
+
+def markdown(curves: pd.DataFrame) -> str:
+    """Per input size and layer (means over seeds, last epoch): field, the axes it spans,
+    saturation and probe accuracy."""
+    last = final(curves)
+    probes = [c for c in curves.columns if c.startswith("probe_")]
+    head = ["model, input (mels x frames)", "layer", "field", "spans", "saturation",
+            *(p.removeprefix("probe_") for p in probes)]  # fmt: skip
+    out = ["| " + " | ".join(head) + " |", "|---|---|---|---|" + "---:|" * (len(head) - 4)]
+    for (model, layer), rows in last.groupby(["model", "layer"], sort=False):
+        first = rows.iloc[0]
+        cells = [f"{rows[c].mean():.3f}" for c in ("saturation", *probes)]
+        out.append(f"| {model} | {layer} | {first.field} | {first.spans} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def metrics(curves: pd.DataFrame) -> dict[str, Any]:
+    """MLflow metrics: saturation and probes per input size and layer at the last epoch."""
+    last = final(curves)
+    columns = ["saturation", *(c for c in curves.columns if c.startswith("probe_"))]
+    means = last.groupby(["model", "layer"], sort=False)[columns].mean()
+    return {
+        f"{model.replace(' x ', 'x').replace(' ', '_')}/{layer}/{c}": float(value)
+        for (model, layer), row in means.iterrows()
+        for c, value in row.items()
+    }
