@@ -41,6 +41,7 @@ def fields(args: argparse.Namespace) -> None:
 def _layers_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
     parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument("--ssl", type=Path, required=True, help="the SSL study's artifacts folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
 
 
@@ -77,7 +78,7 @@ def layers(args: argparse.Namespace) -> None:
 
     stage = Stage.open(args, threads=True)
     with stage.tracked("analyses layers"):
-        table, tables = layers.analyse(stage.params, args.speech, args.datasets)
+        table, tables = layers.analyse(stage.params, args.speech, args.datasets, args.ssl)
         _write_layers(stage, args.out, table, tables)
 
 

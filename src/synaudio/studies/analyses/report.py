@@ -84,18 +84,20 @@ def layer_facts(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def similarity_facts(tables: dict[str, Any]) -> dict[str, Any]:
-    """Linear CKA at the first and last analysed layer: each model against itself at another
-    seed (the diagonal), and between models - for SynTone's `<protocol>/<model>` names, within
-    one protocol and across the two."""
-    models, first, last = tables["models"], tables["layers"][0], tables["layers"][-1]
-    protocol = [m.split("/")[0] if "/" in m else "" for m in models]
+    """Linear CKA at the first analysed layer and at the representations (each model's last
+    layer): each model against itself at another seed (the diagonal), and between models -
+    for `<group>/<model>` names (SynTone's protocols, the SSL encoders), within one group and
+    across groups."""
+    models, first = tables["models"], tables["layers"][0]
+    latent = tables["latent"]["linear_cka"]
+    group = [m.rpartition("/")[0] for m in models]
     pairs = [(i, j) for i in range(len(models)) for j in range(i + 1, len(models))]
-    within = [tables["across"][last][i][j] for i, j in pairs if protocol[i] == protocol[j]]
-    across = [tables["across"][last][i][j] for i, j in pairs if protocol[i] != protocol[j]]
+    within = [latent[i][j] for i, j in pairs if group[i] == group[j]]
+    across = [latent[i][j] for i, j in pairs if group[i] != group[j]]
     return {
-        "first": first, "last": last, "pairs": tables["pairs"],
-        "self_first": span(np.diag(tables["across"][first])),
-        "self_last": span(np.diag(tables["across"][last])),
+        "first": first, "pairs": tables["pairs"],
+        "self_first": span(np.diag(np.asarray(tables["across"][first], dtype=float))),
+        "self_last": span(np.diag(np.asarray(latent))),
         "within": span(within) if within else None, "across": span(across) if across else None,
     }  # fmt: skip
 
