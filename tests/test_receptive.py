@@ -68,7 +68,7 @@ def test_the_archive_encoders_at_their_input_sizes() -> None:
     speech = receptive_fields(Encoder(16, 64, 128, SPEECH), torch.zeros(1, 1, 64, 128))
     assert [f.size for f in speech if f.kind == "MaxPool2d"] == [(4, 4), (10, 10), (22, 22), (46, 46)]
     assert speech[-1].covers and not any(f.covers for f in speech if f.kind not in ("Linear", "Flatten"))
-    ssl = receptive_fields(SpeechEncoder((16, 32, 64, 128)), torch.zeros(1, 1, 64, 128))  # BatchNorm moves none
+    ssl = receptive_fields(SpeechEncoder((16, 32, 64, 128)), torch.zeros(1, 1, 64, 128))  # BatchNorm: none
     assert [f.size for f in ssl if f.kind == "MaxPool2d"] == [(4, 4), (10, 10), (22, 22), (46, 46)]
 
 
