@@ -91,7 +91,12 @@ TINY: dict[str, Any] = {
         "vae_family": {"models": ["vae"], "seeds": [0]},
     },
     "analyses": {
-        "layers": {"models": ["vae", "factor_vae"], "seeds": [0], "clips": 20},  # Small's held out
+        "layers": {
+            "models": ["vae", "factor_vae"],
+            "ssl_methods": ["bt", "mbt_width"],
+            "seeds": [0],
+            "clips": 20,
+        },  # Small's held out
         "syntone_layers": {"models": ["vae", "factor_vae"], "seeds": [0, 1], "clips": 12},  # all held out
         "dynamics": {"models": ["vae", "factor_vae"], "clips": 12},
         "input_size": {"n_mels": [32], "hop_lengths": [1024, 2048], "clips": 12},  # 32 x 16, 32 x 8

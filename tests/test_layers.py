@@ -24,7 +24,7 @@ def recorded() -> dict[str, layers.LayerRecord]:
     torch.manual_seed(0)
     backbone = speech_vae((64, 128))(16)
     clips = np.random.default_rng(0).random((12, 64, 128), dtype=np.float32)
-    return layers.record(backbone, clips)
+    return layers.record(backbone.encoder, clips)
 
 
 def test_every_conv_block_dense_layer_and_the_mean_is_read_in_forward_order(recorded) -> None:
@@ -48,8 +48,38 @@ def test_the_last_layer_is_the_posterior_mean_encode_gives() -> None:
     torch.manual_seed(1)
     backbone = speech_vae((64, 128))(16).eval()
     clips = np.random.default_rng(1).random((6, 64, 128), dtype=np.float32)
-    recorded = layers.record(backbone, clips)["mean"].probe_inputs
+    recorded = layers.record(backbone.encoder, clips)["mean"].probe_inputs
     np.testing.assert_allclose(recorded, encode(backbone, clips)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_the_self_supervised_encoder_gives_its_blocks_then_its_embedding() -> None:
+    from synaudio.models.speech_encoder import SpeechEncoder
+
+    torch.manual_seed(2)
+    encoder = SpeechEncoder((4, 8, 8))
+    clips = np.random.default_rng(2).random((5, 64, 128), dtype=np.float32)
+    recorded = layers.record(encoder, clips)
+    assert list(recorded) == ["block1", "block2", "block3", "embedding"]
+    assert [r.units for r in recorded.values()] == [4 * 32 * 64, 8 * 16 * 32, 8 * 8 * 16, 8]
+    with torch.inference_mode():
+        expected = encoder.eval()(torch.from_numpy(clips).unsqueeze(1)).double().numpy()
+    np.testing.assert_allclose(recorded["embedding"].probe_inputs, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_models_with_different_layers_are_compared_where_both_have_one() -> None:
+    rng = np.random.default_rng(4)
+    x = {name: rng.normal(size=(15, 3)) for name in ("block1", "mean", "embedding")}
+    gram = {name: v @ v.T for name, v in x.items()}
+    grams = {("vae", 0): {"block1": gram["block1"], "mean": gram["mean"]},
+             ("ssl/bt", 0): {"block1": gram["block1"], "embedding": gram["embedding"]}}  # fmt: skip
+    means = {("vae", 0): x["mean"], ("ssl/bt", 0): x["embedding"]}
+    tables = layers.similarity_tables(["vae", "ssl/bt"], [0], grams, means)
+    assert tables["layers"] == ["block1", "mean", "embedding"]
+    assert tables["across"]["mean"] == [[1.0, None], [None, None]]
+    assert tables["within"]["ssl/bt"][0] == [1.0, None, pytest.approx(similarity.cka_of_grams(gram["block1"],
+                                             gram["embedding"]))]  # fmt: skip
+    expected = similarity.linear_cka(x["mean"], x["embedding"])
+    assert tables["latent"]["linear_cka"][0][1] == pytest.approx(expected)
 
 
 def test_cka_from_grams_equals_cka_from_features() -> None:
@@ -120,11 +150,13 @@ def test_the_pipeline_analyses_both_syntone_protocols_on_the_same_clips(reproduc
 def test_the_pipeline_analyses_every_layer_of_the_declared_models(reproduced: Path) -> None:
     out = reproduced / "artifacts" / "analyses" / "layers"
     table = pd.read_csv(out / "layers.csv")
-    assert sorted(set(table["model"])) == ["factor_vae", "vae"] and len(table) == 2 * 7
+    assert sorted(set(table["model"])) == ["factor_vae", "ssl/bt", "ssl/mbt_width", "vae"]
+    assert len(table) == 2 * 7 + 2 * 3  # the tiny SSL encoder: two blocks and its embedding
     assert table["saturation"].between(0, 1).all() and {"probe_speaker_id", "probe_keyword"} <= set(table)
     tables = json.loads((out / "similarity.json").read_text())
-    assert tables["clips"] == 20 and tables["layers"][-1] == "mean"
-    assert [(r["model"], r["seed"]) for r in tables["infomec"]] == [("vae", 0), ("factor_vae", 0)]
+    assert tables["clips"] == 20
+    assert [r["model"] for r in tables["infomec"]] == ["vae", "factor_vae", "ssl/bt", "ssl/mbt_width"]
+    assert tables["layers"][-1] == "embedding" and tables["across"]["embedding"][0][0] is None
     assert set(tables["latent"]) == {
         "linear_cka",
         "debiased_cka",

@@ -1,5 +1,5 @@
 """Analytic receptive fields (models/receptive.py): known answers, a gradient check on a
-network whose every weight is one, and the archive's two encoders at their input sizes."""
+network whose every weight is one, and the archive's encoders at their input sizes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from torch import nn
 from synaudio.models.backbone import Encoder
 from synaudio.models.presets import SPEECH, SYNTONE
 from synaudio.models.receptive import receptive_fields
+from synaudio.models.speech_encoder import SpeechEncoder
 
 
 def test_conv_pool_conv_known_answer() -> None:
@@ -59,13 +60,16 @@ def test_fields_match_the_gradient_of_an_all_ones_network() -> None:
 
 def test_the_archive_encoders_at_their_input_sizes() -> None:
     """SynTone's 3 blocks on 128 x 32 mels never span the input before the dense layers;
-    the speech preset's 4 blocks on 64 x 128 do not either (46 positions after block 4)."""
+    the speech preset's 4 blocks on 64 x 128 do not either (46 positions after block 4), nor
+    the self-supervised encoder's, which has the same geometry."""
     syntone = receptive_fields(Encoder(8, 128, 32, SYNTONE), torch.zeros(1, 1, 128, 32))
     assert [f.size[0] for f in syntone if f.kind == "Conv2d"] == [3, 8, 18]
     assert next(f.layer for f in syntone if f.covers) == "body.9"  # the flatten before the first dense layer
     speech = receptive_fields(Encoder(16, 64, 128, SPEECH), torch.zeros(1, 1, 64, 128))
     assert [f.size for f in speech if f.kind == "MaxPool2d"] == [(4, 4), (10, 10), (22, 22), (46, 46)]
     assert speech[-1].covers and not any(f.covers for f in speech if f.kind not in ("Linear", "Flatten"))
+    ssl = receptive_fields(SpeechEncoder((16, 32, 64, 128)), torch.zeros(1, 1, 64, 128))  # BatchNorm: none
+    assert [f.size for f in ssl if f.kind == "MaxPool2d"] == [(4, 4), (10, 10), (22, 22), (46, 46)]
 
 
 def test_an_unknown_layer_type_stops_the_walk() -> None:

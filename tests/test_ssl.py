@@ -18,10 +18,12 @@ from torch import nn
 from tqdm import tqdm
 
 from synaudio.errors import UserError
+from synaudio.features import in_scale
+from synaudio.models.speech_encoder import SpeechEncoder
 from synaudio.params import SelfSupervised, SslFinetune, SslTask, SslTransfer, SslViews, validate
 from synaudio.server import free_port
 from synaudio.studies.ssl import claims, finetune, objectives, probe, schema, transfer
-from synaudio.studies.ssl.networks import SpeechEncoder, TwinNetwork
+from synaudio.studies.ssl.networks import TwinNetwork
 from synaudio.studies.ssl.objectives import barlow_twins_loss, cross_correlation
 from synaudio.studies.ssl.views import two_views, view
 from tests.conftest import BIN, TINY, kill_after_first_checkpoint
@@ -236,8 +238,8 @@ def test_labelled_subsets_are_nested_stratified_and_seeded() -> None:
 def test_features_are_re_expressed_on_the_pretraining_db_range() -> None:
     x = np.array([0.0, 0.5, 1.0], dtype=np.float32)
     same = {"db_floor": -50.0, "db_peak": 30.0}
-    np.testing.assert_allclose(probe.in_scale(x, same, same, 80.0), x, atol=1e-7)
-    shifted = probe.in_scale(x, same, {"db_floor": -40.0, "db_peak": 40.0}, 80.0)  # 10 dB higher range
+    np.testing.assert_allclose(in_scale(x, same, same, 80.0), x, atol=1e-7)
+    shifted = in_scale(x, same, {"db_floor": -40.0, "db_peak": 40.0}, 80.0)  # 10 dB higher range
     np.testing.assert_allclose(shifted, [0.0, 0.375, 0.875], atol=1e-7)  # -50 dB clips to -40
 
 

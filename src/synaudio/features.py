@@ -74,6 +74,17 @@ def peak_relative(mel: torch.Tensor, top_db: float) -> torch.Tensor:
     return (below.clamp_min(-top_db) + top_db) / top_db
 
 
+def in_scale(
+    features: np.ndarray, own: dict[str, float], reference: dict[str, float], top_db: float
+) -> np.ndarray:
+    """Log-mels scaled to [0, 1] by one dB range (`own`: db_floor, db_peak) re-expressed on
+    another (`reference`: pretraining's), so the encoder sees the dB values it learned on."""
+    db = features * top_db + own["db_floor"]
+    return (
+        (np.clip(db, reference["db_floor"], reference["db_peak"]) - reference["db_floor"]) / top_db
+    ).astype(np.float32)
+
+
 def split_rows(n: int, split: Split, method: SplitMethod = "permutation") -> tuple[np.ndarray, np.ndarray]:
     """Train / held-out rows (sorted), random and not stratified: the archive's seeded
     numpy permutation, or sklearn's `train_test_split(random_state=seed)` as the SynTone

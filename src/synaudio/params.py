@@ -617,6 +617,8 @@ class LayerAnalysis(LayerSettings):
     18): saturation, linear probes and similarity across seeds and objectives."""
 
     version: str = "small"  # a speech.versions entry: its models, features and held-out clips
+    # the self-supervised encoders analysed beside them (ssl.methods, at the same seeds; [] for none)
+    ssl_methods: list[str] = Field(default_factory=lambda: ["bt", "mbt_l2", "mbt_width"])
     clips: int = Field(default=1000, ge=20)
     factors: list[str] = Field(default_factory=lambda: ["speaker_id", "gender", "keyword"], min_length=1)
 
@@ -754,11 +756,15 @@ class Params(_Section):
         layers = self.analyses.layers
         if layers.version not in self.speech.versions:
             raise _invalid("analyses.layers.version", f"{layers.version!r} is not under speech.versions")
-        for field, names, trained in (("models", layers.models, self.speech.models),
-                                      ("seeds", layers.seeds, self.speech.seeds)):  # fmt: skip
+        checks = [("models", layers.models, self.speech.models, "speech.models"),
+                  ("seeds", layers.seeds, self.speech.seeds, "speech.seeds"),
+                  ("ssl_methods", layers.ssl_methods, list(self.ssl.methods), "ssl.methods")]  # fmt: skip
+        if layers.ssl_methods:
+            checks.append(("seeds", layers.seeds, self.ssl.seeds, "ssl.seeds"))
+        for field, names, trained, key in checks:
             unknown = [name for name in names if name not in trained]
             if unknown:
-                raise _invalid(f"analyses.layers.{field}", f"{unknown} are not under speech.{field}")
+                raise _invalid(f"analyses.layers.{field}", f"{unknown} are not under {key}")
         clips = self.synspeech.versions[layers.version].n_clips
         held_out = round(clips * self.speech.split.test_fraction)
         if layers.clips > held_out:

@@ -388,7 +388,7 @@ def similarity_heatmaps(
     matrices: dict[str, np.ndarray], labels: Sequence[str], path: Path, *, measure: str = "linear CKA"
 ) -> Path:
     """One panel per entry of `matrices` (title: its key), each a square matrix over `labels`
-    (models or layers) with its values written in, on one 0-1 colour scale."""
+    (models or layers) with its values written in, on one 0-1 colour scale; None is blank."""
     names = list(matrices)
     columns = min(len(names), 4)
     rows = -(-len(names) // columns)
@@ -406,8 +406,9 @@ def similarity_heatmaps(
             axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
             axis.set_yticks(range(len(labels)), labels, fontsize=7)
             for (j, k), value in np.ndenumerate(matrix):
-                axis.text(k, j, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                          color="black" if value > 0.6 else "white")  # fmt: skip
+                if not np.isnan(value):  # NaN: a pair without this layer, left blank
+                    axis.text(k, j, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                              color="black" if value > 0.6 else "white")  # fmt: skip
         figure.colorbar(shown, ax=axes, label=measure, shrink=0.9)
         return _save(figure, path)
 

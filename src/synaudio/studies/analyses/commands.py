@@ -4,7 +4,8 @@
 analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols), and
 analyses-dynamics-train / analyses-dynamics (dynamics_train, training_dynamics: saturation and
 layer probes over training), and analyses-input-size-train / analyses-input-size
-(input_size_train, input_size_sweep: the same model on inputs of other sizes)."""
+(input_size_train, input_size_sweep: the same model on inputs of other sizes); analyses-report
+(analyses_report: reports/analyses.html)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def fields(args: argparse.Namespace) -> None:
 def _layers_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
     parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+    parser.add_argument("--ssl", type=Path, required=True, help="the SSL study's artifacts folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
 
 
@@ -76,7 +78,7 @@ def layers(args: argparse.Namespace) -> None:
 
     stage = Stage.open(args, threads=True)
     with stage.tracked("analyses layers"):
-        table, tables = layers.analyse(stage.params, args.speech, args.datasets)
+        table, tables = layers.analyse(stage.params, args.speech, args.datasets, args.ssl)
         _write_layers(stage, args.out, table, tables)
 
 
@@ -187,6 +189,22 @@ def input_size_sweep(args: argparse.Namespace) -> None:
     )
 
 
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--analyses", type=Path, required=True, help="the analyses' artifacts folder")
+    parser.add_argument("--out", type=Path, required=True, help="the reports folder")
+
+
+def report(args: argparse.Namespace) -> None:
+    from synaudio.studies.analyses import report
+
+    stage = Stage.open(args)
+    made = report.build(stage.params, args.analyses, args.out)
+    print(
+        f"analyses report: -> {args.out}/analyses.html + {made['files'] - 1} files, "
+        f"{made['bytes'] / 1e6:.1f} MB, in {made['seconds']:.0f} s"
+    )
+
+
 COMMANDS = (
     Command(
         "analyses-fields",
@@ -235,5 +253,11 @@ COMMANDS = (
         "field, table and figure (stage input_size_sweep)",
         _input_size_arguments,
         input_size_sweep,
+    ),
+    Command(
+        "analyses-report",
+        "reports/analyses.html: each analysis's figures and tables with a paragraph (stage analyses_report)",
+        _report_arguments,
+        report,
     ),
 )

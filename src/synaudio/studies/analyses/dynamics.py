@@ -35,7 +35,7 @@ def measure(inputs: np.ndarray, labels: pd.DataFrame, split: tuple) -> Callable[
     from synaudio.studies.analyses import layers
 
     def rows(backbone: nn.Module) -> list[dict[str, Any]]:
-        return layers.layer_rows(layers.record(backbone, inputs), labels, split)
+        return layers.layer_rows(layers.record(backbone.encoder, inputs), labels, split)
 
     return rows
 

@@ -43,7 +43,7 @@ def spans(field: tuple[int, int] | None, size: tuple[int, int]) -> str:
     if field is None:
         return "both"
     axes = [name for name, f, s in zip(("mels", "frames"), field, size, strict=True) if f >= s]
-    return " and ".join(axes) if len(axes) < 2 else "both"
+    return "both" if len(axes) == 2 else axes[0] if axes else "neither"
 
 
 def table(models: Path, params: Params) -> pd.DataFrame:

@@ -30,9 +30,9 @@ from one seed share their initial weights, which alone makes them alike. With on
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, combinations_with_replacement
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,12 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from synaudio.errors import UserError
-from synaudio.features import load_features
+from synaudio.features import in_scale, load_features
 from synaudio.metrics import similarity
 from synaudio.metrics.infomec import infomec
 from synaudio.metrics.softmax import fit_softmax
-from synaudio.models.backbone import ConvVAE
 from synaudio.models.saturation import StreamingCovariance, channel_rows, explained_dimension
+from synaudio.models.speech_encoder import SpeechEncoder, load_encoder
 from synaudio.params import Features, LayerSettings, Params
 from synaudio.protocol import Protocol
 from synaudio.store import load_dataset
@@ -60,8 +60,10 @@ TRAIN_SHARE = 0.75  # of the analysed clips, for the layer probes
 
 
 def layer_outputs(encoder: nn.Module, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, output) of every analysed layer of a VAE-family encoder, in forward order:
-    block1..blockN after each max-pool, dense1 and dense2 after their activations, mean."""
+    """(name, output) of every analysed layer of an encoder, in forward order: block1..blockN
+    after each max-pool; then for a VAE-family encoder dense1 and dense2 after their
+    activations and the posterior mean, for the self-supervised encoder its global
+    average (embedding)."""
     blocks = dense = 0
     layers = list(encoder.body)
     for index, layer in enumerate(layers):
@@ -72,7 +74,10 @@ def layer_outputs(encoder: nn.Module, x: torch.Tensor) -> Iterator[tuple[str, to
         elif isinstance(layers[index - 1], nn.Linear) and not isinstance(layer, nn.Linear):
             dense += 1
             yield f"dense{dense}", x
-    yield "mean", encoder.mean(x)
+    if isinstance(encoder, SpeechEncoder):
+        yield "embedding", x.mean(dim=(-2, -1))
+    else:
+        yield "mean", encoder.mean(x)
 
 
 def pooled(output: torch.Tensor) -> torch.Tensor:
@@ -94,15 +99,16 @@ class LayerRecord:
 
 
 @torch.inference_mode()
-def record(backbone: ConvVAE, features: np.ndarray) -> dict[str, LayerRecord]:
-    """Every analysed layer of `backbone`'s encoder over the clips `features` (clips, mels, frames)."""
-    backbone.eval()
+def record(encoder: nn.Module, features: np.ndarray) -> dict[str, LayerRecord]:
+    """Every analysed layer of `encoder` over the clips `features` (clips, mels, frames); the
+    last one is its representation (a VAE's posterior mean, the SSL encoder's embedding)."""
+    encoder.eval()
     flattened: dict[str, list[torch.Tensor]] = {}
     records: dict[str, LayerRecord] = {}
     probes: dict[str, list[torch.Tensor]] = {}
     for start in range(0, len(features), BATCH):
         x = torch.from_numpy(np.asarray(features[start : start + BATCH], dtype=np.float32)).unsqueeze(1)
-        for name, output in layer_outputs(backbone.encoder, x):
+        for name, output in layer_outputs(encoder, x):
             if name not in records:
                 records[name] = LayerRecord(np.empty(0), StreamingCovariance(), np.empty(0), 0)
             records[name].covariance.update(channel_rows(output))
@@ -145,38 +151,43 @@ def layer_rows(records: dict[str, LayerRecord], labels: pd.DataFrame, split: tup
     return rows
 
 
-def cka_matrix(grams: list[np.ndarray]) -> np.ndarray:
-    """Linear CKA between every pair of Gram matrices (symmetric, ones on the diagonal)."""
-    n = len(grams)
-    out = np.eye(n)
-    for i, j in combinations(range(n), 2):
-        out[i, j] = out[j, i] = similarity.cka_of_grams(grams[i], grams[j])
+def cka_matrix(grams: dict[str, np.ndarray], layers: list[str]) -> list[list[float | None]]:
+    """Linear CKA between every pair of `layers` (symmetric, ones on the diagonal); None
+    where the model has no such layer."""
+    out: list[list[float | None]] = [[None] * len(layers) for _ in layers]
+    for i, j in combinations_with_replacement(range(len(layers)), 2):
+        if layers[i] in grams and layers[j] in grams:
+            value = 1.0 if i == j else similarity.cka_of_grams(grams[layers[i]], grams[layers[j]])
+            out[i][j] = out[j][i] = value
     return out
 
 
 def similarity_tables(
     models: list[str], seeds: list[int], grams: dict[tuple[str, int], dict[str, np.ndarray]], means: dict
 ) -> dict[str, Any]:
-    """From the Gram matrices of every (model, seed) and layer:
+    """From the Gram matrices of every (model, seed) and layer - the union of the models'
+    layers, in forward order; an entry is None where a model lacks the layer:
 
     * `across`: per layer, model x model linear CKA, each entry the mean over pairs of
       different seeds (the diagonal: a model against itself at another seed);
     * `within`: per model at its first seed, layer x layer linear CKA;
-    * `latent`: model x model at the posterior mean, by every measure of
-      metrics.similarity (the mean over the same pairs).
+    * `latent`: model x model at the representations (each model's last layer), by every
+      measure of metrics.similarity (the mean over the same pairs).
     """
-    layers = list(next(iter(grams.values())))
+    layers = list(dict.fromkeys(layer for per_model in grams.values() for layer in per_model))
     pairs = [(a, b) for a in seeds for b in seeds if a != b] or [(s, s) for s in seeds]
     across = {}
     for layer in layers:
-        matrix = np.zeros((len(models), len(models)))
+        matrix: list[list[float | None]] = [[None] * len(models) for _ in models]
         for i, m in enumerate(models):
             for j, n in enumerate(models[i:], start=i):
-                values = [similarity.cka_of_grams(grams[m, a][layer], grams[n, b][layer]) for a, b in pairs]
-                matrix[i, j] = matrix[j, i] = float(np.mean(values))
-        across[layer] = matrix.tolist()
-    first = seeds[0]
-    within = {m: cka_matrix([grams[m, first][layer] for layer in layers]).tolist() for m in models}
+                if layer in grams[m, seeds[0]] and layer in grams[n, seeds[0]]:
+                    values = [
+                        similarity.cka_of_grams(grams[m, a][layer], grams[n, b][layer]) for a, b in pairs
+                    ]
+                    matrix[i][j] = matrix[j][i] = float(np.mean(values))
+        across[layer] = matrix
+    within = {m: cka_matrix(grams[m, seeds[0]], layers) for m in models}
     measures = {
         "linear_cka": similarity.linear_cka,
         "debiased_cka": lambda x, y: similarity.linear_cka(x, y, debiased=True),
@@ -229,55 +240,85 @@ def probe_labels(
 
 @dataclass
 class Subject:
-    """Models that read the same clips through one front-end, in `models`/<model>/seed<k>."""
+    """Models that read the same clips through one front-end, in `models`/<model>/seed<k>;
+    `load` gives the encoder a model's folder holds."""
 
-    prefix: str  # of the models' names in the tables ("" for the only subject)
+    prefix: str  # of the models' names in the tables ("" for none)
+    names: list[str]  # the models
     inputs: np.ndarray  # (clips, mels, frames), the analysed clips
-    network: BackboneFactory
-    latent_dim: int
+    load: Callable[[Path], nn.Module]
     models: Path
+
+
+def vae_encoder(network: BackboneFactory, latent_dim: int) -> Callable[[Path], nn.Module]:
+    """A VAE-family model folder's encoder."""
+    from synaudio.inference import load_backbone
+
+    return lambda folder: load_backbone(folder, latent_dim, network).encoder
+
+
+def ssl_encoder(channels: tuple[int, ...]) -> Callable[[Path], nn.Module]:
+    """A self-supervised model folder's encoder (its model.pt holds the encoder alone)."""
+    from synaudio.inference import MODEL_FILE
+
+    def load(folder: Path) -> nn.Module:
+        try:
+            return load_encoder(folder / MODEL_FILE, channels)
+        except (OSError, RuntimeError) as exc:
+            raise UserError(
+                f"{folder}: no encoder of the current ssl settings ({type(exc).__name__}); "
+                "re-make it with dvc repro ssl_pretrain"
+            ) from None
+
+    return load
 
 
 def analyse_models(
     subjects: list[Subject], labels: pd.DataFrame, settings: LayerSettings
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-layer rows of every subject's models (settings.models x settings.seeds), the
-    similarity tables across all of them, and InfoMEC at each posterior mean."""
-    from synaudio.inference import load_backbone
-
+    """Per-layer rows of every subject's models (at settings.seeds), the similarity tables
+    across all of them, and InfoMEC at each model's representation (its last layer)."""
     probes = probe_split(len(labels), settings.seed)
     rows, grams, means, information, names = [], {}, {}, [], []
     for subject in subjects:
-        for model in settings.models:
+        for model in subject.names:
             name = f"{subject.prefix}/{model}" if subject.prefix else model
             names.append(name)
             for seed in settings.seeds:
-                folder = subject.models / model / f"seed{seed}"
-                records = record(load_backbone(folder, subject.latent_dim, subject.network), subject.inputs)
+                records = record(subject.load(subject.models / model / f"seed{seed}"), subject.inputs)
                 rows += [{"model": name, "seed": seed, **row} for row in layer_rows(records, labels, probes)]
                 grams[name, seed] = {layer: r.gram for layer, r in records.items()}
-                means[name, seed] = records["mean"].probe_inputs
+                means[name, seed] = records[list(records)[-1]].probe_inputs
                 scores = infomec(labels.to_numpy(), means[name, seed], seed=settings.seed)
                 information.append({"model": name, "seed": seed, **{k: scores[k] for k in INFOMEC}})
     tables = similarity_tables(names, settings.seeds, grams, means)
     return pd.DataFrame(rows), {"clips": len(labels), **tables, "infomec": information}
 
 
-def analyse(params: Params, speech: Path, datasets: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The speech benchmark's models of params analyses.layers on one version's held-out clips."""
+def analyse(params: Params, speech: Path, datasets: Path, ssl: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The speech benchmark's models of params analyses.layers on one version's held-out
+    clips, and beside them the self-supervised encoders (`ssl`: that study's artifacts),
+    which read the clips rescaled to their pretraining's dB range as its probes do."""
     from synaudio.models.backbone import speech_vae
 
     settings = params.analyses.layers
     version = settings.version
-    features, _, split = load_features(
+    features, manifest, split = load_features(
         speech / version / "features", f"speech_features@{version}", datasets / version / "dataset"
     )
     clips = analysed_clips(split["test"], settings, "analyses.layers")
     factors = load_dataset(datasets / version / "dataset").factors
     labels = probe_labels(factors, clips, settings, "analyses.layers")
-    subject = Subject("", np.asarray(features[clips]), speech_vae(params.speech_input),
-                      params.speech.latent_dim, speech / version / "models")  # fmt: skip
-    table, tables = analyse_models([subject], labels, settings)
+    inputs = np.asarray(features[clips])
+    subjects = [Subject("", settings.models, inputs, vae_encoder(speech_vae(params.speech_input),
+                        params.speech.latent_dim), speech / version / "models")]  # fmt: skip
+    if settings.ssl_methods:
+        _, pretraining, _ = load_features(ssl / "features", "ssl_features")
+        scaled = in_scale(inputs, manifest["normalisation"], pretraining["normalisation"],
+                          params.speech.features.top_db)  # fmt: skip
+        subjects.append(Subject("ssl", settings.ssl_methods, scaled, ssl_encoder(tuple(params.ssl.channels)),
+                                ssl / "models"))  # fmt: skip
+    table, tables = analyse_models(subjects, labels, settings)
     return table, {"version": version, **tables}
 
 
@@ -316,8 +357,8 @@ def analyse_syntone(params: Params, syntone: Path) -> tuple[pd.DataFrame, dict[s
     subjects = []
     for name in settings.protocols:
         inputs, _ = syntone_front_end(params, syntone, PROTOCOLS[name])
-        subjects.append(Subject(name, inputs[clips], recipe.backbone(), params.training.latent_dim,
-                                syntone / name / "models"))  # fmt: skip
+        subjects.append(Subject(name, settings.models, inputs[clips], vae_encoder(recipe.backbone(),
+                                params.training.latent_dim), syntone / name / "models"))  # fmt: skip
     table, tables = analyse_models(subjects, labels, settings)
     return table, {"version": "SynTone, the corrected protocol's held-out clips", **tables}
 
@@ -347,13 +388,13 @@ def markdown(summarised: pd.DataFrame, tables: dict[str, Any]) -> str:
         out.append(f"| {r.model} | {r.layer} | {r.units:,} | {r.saturation:.3f} | " + " | ".join(cells)
                    + f" | {r.cka_across_seeds:.3f} |")  # fmt: skip
     models, measures = tables["models"], list(tables["latent"])
-    out += ["", f"Posterior means, model x model ({tables['pairs']}):", "",
+    out += ["", f"The representations (each model's last layer), model x model ({tables['pairs']}):", "",
             "| models | " + " | ".join(measures) + " |", "|---|" + "---:|" * len(measures)]  # fmt: skip
     for i, j in combinations(range(len(models)), 2):
         cells = [f"{tables['latent'][measure][i][j]:.3f}" for measure in measures]
         out.append(f"| {models[i]} / {models[j]} | " + " | ".join(cells) + " |")
     information = pd.DataFrame(tables["infomec"]).groupby("model", sort=False).mean(numeric_only=True)
-    out += ["", "InfoMEC of the posterior means against the probed factors (mean over seeds):", "",
+    out += ["", "InfoMEC of the representations against the probed factors (mean over seeds):", "",
             "| model | InfoM | InfoE | InfoC | active codes |", "|---|---:|---:|---:|---:|"]  # fmt: skip
     for model, r in information.iterrows():
         out.append(f"| {model} | {r.infom:.3f} | {r.infoe:.3f} | {r.infoc:.3f} | {r.active_codes:.1f} |")

@@ -1,8 +1,6 @@
-"""The one encoder every method of the self-supervised study trains, and BT's projector.
+"""The one encoder every method of the self-supervised study trains (in the kit:
+synaudio.models.speech_encoder, the analyses read it too), and BT's projector.
 
-Encoder: per entry of `channels`, [3x3 conv -> BatchNorm -> ReLU -> 2x2 max-pool], then a
-global average over mels and frames - a fixed-size representation for any input length,
-so the views' time crops and the full clips downstream go through the same weights.
 Projector (pretraining only, dropped downstream as in Barlow Twins): bias-free Linear ->
 BatchNorm -> ReLU per hidden width, then a bias-free Linear to the embedding.
 """
@@ -12,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synaudio.models.speech_encoder import SpeechEncoder
 from synaudio.params import SelfSupervised
 
 
@@ -20,22 +19,6 @@ class TimeAverage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=(1, 3))
-
-
-class SpeechEncoder(nn.Module):
-    """(N, 1, mels, frames) log-mels -> (N, channels[-1]) representations."""
-
-    def __init__(self, channels: tuple[int, ...]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip((1, *channels[:-1]), channels, strict=True):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-            layers.append(nn.MaxPool2d(2))
-        self.body = nn.Sequential(*layers)
-        self.width = channels[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).mean(dim=(-2, -1))
 
 
 def projector(width_in: int, widths: tuple[int, ...]) -> nn.Sequential:

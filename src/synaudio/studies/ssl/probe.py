@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from synaudio.errors import UserError
-from synaudio.features import load_features
+from synaudio.features import in_scale, load_features
 from synaudio.metrics.softmax import fit_softmax
 from synaudio.params import Params, SslTask
 from synaudio.store import load_dataset
@@ -42,17 +42,6 @@ def labelled_subset(labels: np.ndarray, rows: np.ndarray, fraction: float, seed:
         order = np.random.default_rng([seed, index]).permutation(members)
         chosen.append(order[: max(1, round(fraction * len(members)))])
     return np.sort(np.concatenate(chosen))
-
-
-def in_scale(
-    features: np.ndarray, own: dict[str, float], reference: dict[str, float], top_db: float
-) -> np.ndarray:
-    """Log-mels scaled to [0, 1] by one dB range (`own`: db_floor, db_peak) re-expressed on
-    another (`reference`: pretraining's), so the encoder sees the dB values it learned on."""
-    db = features * top_db + own["db_floor"]
-    return (
-        (np.clip(db, reference["db_floor"], reference["db_peak"]) - reference["db_floor"]) / top_db
-    ).astype(np.float32)
 
 
 @torch.no_grad()

@@ -59,6 +59,7 @@ def encoder(params: Params, name: str, seed: int, model_dir: Path | None) -> tup
 
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE
+    from synaudio.models.speech_encoder import load_encoder
     from synaudio.studies.ssl.networks import TimeAverage, network
 
     if name == LOG_MEL:
@@ -67,16 +68,14 @@ def encoder(params: Params, name: str, seed: int, model_dir: Path | None) -> tup
         torch.manual_seed(seed)
         return network(params.ssl).encoder, {"weights": "as initialised", "seed": seed}
     declared(params, name, seed)
-    twins = network(params.ssl)
     try:
-        state = torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=True)
-        twins.encoder.load_state_dict(state)
+        encoder = load_encoder(model_dir / MODEL_FILE, tuple(params.ssl.channels))
     except (OSError, RuntimeError) as exc:
         raise UserError(
             f"{model_dir}: no encoder of the current ssl settings ({type(exc).__name__}); "
             f"re-make it with dvc repro {stage_id(name, seed, params)}"
         ) from None
-    return twins.encoder, {
+    return encoder, {
         "weights": str(model_dir / MODEL_FILE),
         "sha256": sha256_file(model_dir / MODEL_FILE),
     }

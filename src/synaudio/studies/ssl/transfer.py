@@ -28,10 +28,11 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from synaudio import metrics
+from synaudio.features import in_scale
 from synaudio.metrics.softmax import fit_softmax
 from synaudio.params import LOG_MEL, RANDOM_ENCODER, Evaluation, Params, SslTransfer
 from synaudio.studies.ssl import schema
-from synaudio.studies.ssl.probe import in_scale, represent
+from synaudio.studies.ssl.probe import represent
 
 CLASSIFIED = ("waveform",)  # read out by accuracy; the other factors by R^2
 REGRESSED = ("frequency_hz", "amplitude")
