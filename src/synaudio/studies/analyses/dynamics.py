@@ -9,7 +9,8 @@ and after every epoch, every analysed layer on a fixed set of held-out clips - s
 and the layer probes of layers.py - into training.json. The observer neither draws from
 the training's random stream nor changes the weights, so on the CPU kind that made
 dvc.lock's features the final weights are the committed model's. The front-end is computed
-from the dataset as in the layer analysis (layers.py docstring: why).
+from the dataset as in the layer analysis (layers.py docstring: why). The input-size sweep
+(input_size.py) trains and observes the same way on front-ends of other sizes.
 """
 
 from __future__ import annotations
