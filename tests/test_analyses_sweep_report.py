@@ -18,11 +18,12 @@ from synaudio.studies.analyses import input_size, report
 def test_the_grid_must_give_inputs_the_encoder_can_halve_three_times() -> None:
     with pytest.raises(UserError, match=r"analyses\.input_size\.n_mels: \[36\] are not multiples of 8"):
         validate({"analyses": {"input_size": {"n_mels": [32, 36]}}})
-    with pytest.raises(UserError, match=r"analyses\.input_size\.hop_lengths: 500 \(33 frames\)"):
-        validate({"analyses": {"input_size": {"hop_lengths": [500]}}})
+    params = validate({"analyses": {"input_size": {"hop_lengths": [500]}}})  # frames: the stage checks
+    with pytest.raises(UserError, match=r"32 mels x hop 500 gives 32 x 33 \(frames = "):
+        input_size.input_for(params, 32, 500)
     with pytest.raises(UserError, match=r"analyses\.input_size\.models: \['nope'\] have no block"):
         validate({"analyses": {"input_size": {"models": ["nope"]}}})
-    assert validate({"analyses": {}}).syntone_input(64, 1024) == (64, 16)
+    assert input_size.input_for(params, 64, 1024) == (64, 16)
 
 
 def test_each_block_is_marked_with_the_axes_its_field_spans() -> None:

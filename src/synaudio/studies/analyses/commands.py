@@ -151,7 +151,7 @@ def _input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def input_size_train(args: argparse.Namespace) -> None:
     from synaudio.errors import UserError
-    from synaudio.studies.analyses import dynamics
+    from synaudio.studies.analyses import dynamics, input_size
 
     stage = Stage.open(args)
     sweep = stage.params.analyses.input_size
@@ -159,6 +159,7 @@ def input_size_train(args: argparse.Namespace) -> None:
                               ("--hop-length", args.hop_length, sweep.hop_lengths)):  # fmt: skip
         if value not in grid:
             raise UserError(f"{flag} {value}: not in params analyses.input_size ({grid}); add it there")
+    input_size.input_for(stage.params, args.n_mels, args.hop_length)  # before any work
     spec = stage.params.features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
     dynamics.train(stage, args, "input_size", spec)
 

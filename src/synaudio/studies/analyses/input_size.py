@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from synaudio.errors import UserError
 from synaudio.models.backbone import Encoder
 from synaudio.models.presets import SYNTONE
 from synaudio.models.receptive import receptive_fields
@@ -28,6 +29,18 @@ from synaudio.studies.analyses import dynamics
 def folder(n_mels: int, hop_length: int) -> str:
     """A grid point's folder under the sweep's models (and its stage's output)."""
     return f"mels{n_mels}-hop{hop_length}"
+
+
+def input_for(params: Params, n_mels: int, hop_length: int) -> tuple[int, int]:
+    """The mels x frames of a grid point, if the encoder can halve both sides once per block."""
+    size = params.syntone_input(n_mels, hop_length)
+    if any(side % SYNTONE.downsampling for side in size):
+        raise UserError(
+            f"analyses.input_size: {n_mels} mels x hop {hop_length} gives {size[0]} x {size[1]} "
+            f"(frames = syntone.duration * sample_rate // hop_length + 1); both must be multiples of "
+            f"{SYNTONE.downsampling}: change analyses.input_size.n_mels / hop_lengths"
+        )
+    return size
 
 
 def block_fields(n_mels: int, frames: int) -> dict[str, tuple[int, int]]:
@@ -52,7 +65,7 @@ def table(models: Path, params: Params) -> pd.DataFrame:
     settings = params.analyses.input_size
     parts = []
     for n_mels, hop in product(settings.n_mels, settings.hop_lengths):
-        size = params.syntone_input(n_mels, hop)
+        size = input_for(params, n_mels, hop)
         fields = block_fields(*size)
         part = dynamics.table(models / folder(n_mels, hop), settings.models, settings.seeds)
         part.insert(1, "input", f"{size[0]} x {size[1]}")
