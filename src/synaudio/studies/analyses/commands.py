@@ -1,6 +1,7 @@
 """The analyses study's sub-commands, one per dvc.yaml stage: analyses-fields
 (receptive_fields: the receptive-field table of the archive's encoders), analyses-layers
-(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family),
+(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family and the
+BT / MBT encoders),
 analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols), and
 analyses-dynamics-train / analyses-dynamics (dynamics_train, training_dynamics: saturation and
 layer probes over training), and analyses-input-size-train / analyses-input-size
@@ -10,6 +11,7 @@ layer probes over training), and analyses-input-size-train / analyses-input-size
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from pathlib import Path
 
 from synaudio.command import Command, Stage
@@ -38,6 +40,12 @@ def fields(args: argparse.Namespace) -> None:
     )
 
 
+def _measured(columns: Iterable[str]) -> dict[str, str]:
+    """What the per-layer figures plot (column -> axis label): saturation, then every probe."""
+    probes = {c: f"{c[len('probe_') :]}: probe accuracy" for c in columns if c.startswith("probe_")}
+    return {"saturation": "saturation (99 % of the variance)", **probes}
+
+
 def _layers_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
     parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
@@ -54,19 +62,18 @@ def _write_layers(stage: Stage, out: Path, table, tables: dict) -> None:
     from synaudio.studies.analyses import layers
 
     summarised = layers.summary(table, tables)
-    probes = {c: f"{c[len('probe_') :]}: probe accuracy" for c in table if c.startswith("probe_")}
+    measured = _measured(table)
     with atomic_directory(out) as tmp:
         table.to_csv(tmp / "layers.csv", index=False, lineterminator="\n")
         (tmp / "similarity.json").write_text(json.dumps(tables, indent=2) + "\n")
         (tmp / "layers.md").write_text(layers.markdown(summarised, tables))
-        figures.layer_curves(table, {"saturation": "saturation (99 % of the variance)", **probes},
-                             tmp / "layers.png")  # fmt: skip
+        figures.layer_curves(table, measured, tmp / "layers.png")
         figures.similarity_heatmaps(tables["across"], tables["models"], tmp / "across.png")
         figures.similarity_heatmaps(tables["within"], tables["layers"], tmp / "within.png")
         figures.similarity_heatmaps(tables["latent"], tables["models"], tmp / "latent.png",
                                     measure="similarity")  # fmt: skip
     stage.log_metrics({f"{r.model}/{r.layer}/{name}": getattr(r, name) for r in summarised.itertuples()
-                       for name in ("saturation", "cka_across_seeds", *probes)})  # fmt: skip
+                       for name in ("cka_across_seeds", *measured)})  # fmt: skip
     stage.done(
         f"layers: {len(table)} rows, {len(tables['models'])} models x {len(tables['seeds'])} seeds, "
         f"{tables['clips']} held-out clips of {tables['version']} -> {out}"
@@ -125,8 +132,7 @@ def dynamics_curves(args: argparse.Namespace) -> None:
     settings = stage.params.analyses.dynamics
     with stage.tracked("analyses training dynamics"):
         curves = dynamics.table(args.models, settings.models, settings.seeds)
-        columns = {"saturation": "saturation (99 % of the variance)"}
-        columns |= {c: f"{c[len('probe_') :]}: probe accuracy" for c in curves if c.startswith("probe_")}
+        columns = _measured(curves)
         with atomic_directory(args.out) as tmp:
             curves.to_csv(tmp / "dynamics.csv", index=False, lineterminator="\n")
             (tmp / "dynamics.md").write_text(dynamics.markdown(curves))
@@ -177,12 +183,10 @@ def input_size_sweep(args: argparse.Namespace) -> None:
     stage = Stage.open(args)
     with stage.tracked("analyses input size"):
         curves = input_size.table(args.models, stage.params)
-        probes = {c: f"{c[len('probe_') :]}: probe accuracy" for c in curves if c.startswith("probe_")}
         with atomic_directory(args.out) as tmp:
             curves.to_csv(tmp / "input_size.csv", index=False, lineterminator="\n")
             (tmp / "input_size.md").write_text(input_size.markdown(curves))
-            figures.layer_curves(input_size.final(curves), {"saturation": "saturation (99 % of the variance)",
-                                 **probes}, tmp / "input_size.png")  # fmt: skip
+            figures.layer_curves(input_size.final(curves), _measured(curves), tmp / "input_size.png")
         stage.log_metrics(input_size.metrics(curves))
     stage.done(
         f"input size: {curves['input'].nunique()} inputs ({', '.join(dict.fromkeys(curves['input']))}), "
