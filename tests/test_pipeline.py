@@ -23,12 +23,13 @@ PIPELINE = (
       for protocol in ("paper", "corrected") for model in ("vae", "factor_vae") for seed in (0, 1)),
     "train_front_end_only@vae-0", "train_loss_only@vae-0",
     *(f"evaluate_{rung}@vae-0" for rung in ("rescored", "front_end_only", "loss_only")),
-    "aggregate", "report", *(f"{stage}@{v}" for stage in ("synspeech", "synspeech_checks")
-                             for v in ("small", "medium", "large")),
+    "infomec_corrected", "aggregate", "report",
+    *(f"{stage}@{v}" for stage in ("synspeech", "synspeech_checks") for v in ("small", "medium", "large")),
     *(f"{stage}@{v}" for stage in ("speech_features", "speech_baseline") for v in ("small", "medium")),
     *(f"{stage}@{v}-{model}-0" for stage in ("speech_train", "speech_evaluate") for v in ("small", "medium")
       for model in ("vae", "factor_vae")),
     "speech_features_level@medium", "speech_train_level@medium-vae-0", "speech_evaluate_level@medium-vae-0",
+    "speech_infomec@small", "speech_infomec@medium", "speech_infomec_level@medium",
     *(f"{stage}@small-0" for stage in ("rave_train", "rave_encode", "score_rave_style")),
     "speech_aggregate", "speech_report", "rave_report", "receptive_fields", "layer_analysis",
     "syntone_layer_analysis", "dynamics_train@vae-0", "dynamics_train@factor_vae-0", "training_dynamics",
@@ -91,6 +92,25 @@ def test_aggregate_table_has_every_model_and_both_protocols(reproduced: Path) ->
     markdown = (reproduced / "artifacts" / "syntone" / "results.md").read_text()
     assert markdown.startswith("| model | metric | better | published |") and "(2 seeds)" in markdown
     assert "95 % CI [" in markdown  # the corrected column's bootstrap interval over seeds
+
+
+def test_infomec_sits_beside_dci_in_both_results_tables(reproduced: Path) -> None:
+    """Rows in the SynTone table (corrected protocol, every seed), columns in SynSpeech's
+    (both front-end arms), and in the README each report stage rewrote."""
+    syntone = pd.read_csv(reproduced / "artifacts" / "syntone" / "results.csv")
+    rows = syntone[syntone.metric.isin(["infom", "infoe", "infoc"])]
+    assert len(rows) == 6 and set(rows.model) == {"vae", "factor_vae"}
+    assert (rows.corrected_seeds == 2).all() and rows.paper_mean.isna().all()
+    assert rows.corrected_mean.between(-0.05, 1).all()
+    one = json.loads((reproduced / "artifacts/syntone/corrected/infomec/vae-seed1.json").read_text())
+    evaluation = json.loads((reproduced / "artifacts/syntone/corrected/eval/vae-seed1.json").read_text())
+    assert one["model_sha256"] == evaluation["model_sha256"]
+    assert "mutual_info_classif" in one["settings"]["nmi"] and one["settings"]["bins"] == 20
+    speech = pd.read_csv(reproduced / "artifacts" / "speech" / "results.csv")
+    scored = speech[speech.metric == "infoc"]
+    assert {"vae", "factor_vae", "vae (level-normalised)"} <= set(scored.model)
+    readme = (reproduced / "README.md").read_text()
+    assert "| vae | infoe | ↑ |" in readme and "| explicitness | infom | infoe | infoc |" in readme
 
 
 def test_the_ablation_ladder_has_four_rungs_scored_alike(reproduced: Path) -> None:

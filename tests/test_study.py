@@ -14,6 +14,7 @@ import torch
 
 from synaudio import features, training
 from synaudio import syntone_recipe as recipe
+from synaudio.declared import with_metrics
 from synaudio.errors import UserError
 from synaudio.models.objectives import build_objective, reconstruction_error, stratified_log_weights
 from synaudio.params import Params, validate
@@ -275,3 +276,17 @@ def test_bootstrap_interval_brackets_the_mean_and_is_seeded() -> None:
     assert low < values.mean() < high and values.min() <= low and high <= values.max()
     assert (low, high) == tables.bootstrap_interval(values, settings)
     assert tables.bootstrap_interval(np.full(5, 0.2), settings) == pytest.approx((0.2, 0.2))
+
+
+def test_a_metric_of_its_own_stage_joins_the_evaluation_of_the_same_weights() -> None:
+    evaluations = [{"protocol": "corrected", "model": "vae", "seed": s, "model_sha256": f"w{s}",
+                    "metrics": {"mig": {"mean": 0.1, "std": 0.0}}} for s in (0, 1)]  # fmt: skip
+    paper = {**evaluations[0], "protocol": "paper"}
+    extra = [{"protocol": "corrected", "model": "vae", "seed": 1, "model_sha256": "w1",
+              "metrics": {"infom": {"mean": 0.5, "std": 0.0}}}]  # fmt: skip
+    merged = with_metrics([*evaluations, paper], extra, tables.model_key, "infomec_corrected")
+    assert [set(m["metrics"]) for m in merged] == [{"mig"}, {"mig", "infom"}, {"mig"}]
+    assert set(evaluations[1]["metrics"]) == {"mig"}  # the inputs are not modified
+    extra[0]["model_sha256"] = "retrained"
+    with pytest.raises(UserError, match=r"from other weights.*dvc repro infomec_corrected"):
+        with_metrics(evaluations, extra, tables.model_key, "infomec_corrected")

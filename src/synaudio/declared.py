@@ -9,6 +9,7 @@ missing or damaged stops the stage with the command that makes it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,31 @@ def stage_id(stage: str, *keys: object) -> str:
     """The dvc.yaml name of one item of a matrix stage: stage_id("train_paper", "vae", 0)
     is "train_paper@vae-0" (DVC joins the matrix values with "-" after "@")."""
     return f"{stage}@{'-'.join(map(str, keys))}" if keys else stage
+
+
+def with_metrics(
+    results: list[dict[str, Any]],
+    extra: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], tuple],
+    stage: str,
+) -> list[dict[str, Any]]:
+    """`results` with the metrics of the `extra` result of the same `key` merged in (a metric
+    computed by its own stage, as InfoMEC, beside the evaluation's); an extra result
+    computed from other weights (its model_sha256) is refused: `stage` is stale."""
+    by_key = {key(found): found for found in extra}
+    merged = []
+    for result in results:
+        found = by_key.get(key(result))
+        if found is None:
+            merged.append(result)
+            continue
+        if found["model_sha256"] != result["model_sha256"]:
+            raise UserError(
+                f"{stage} scored {key(result)} from other weights than its evaluation; "
+                f"re-run: dvc repro {stage}"
+            )
+        merged.append({**result, "metrics": {**result["metrics"], **found["metrics"]}})
+    return merged
 
 
 def read_results(

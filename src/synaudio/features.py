@@ -18,6 +18,9 @@ A protocol names its front-end (synaudio.protocol):
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +170,21 @@ def build(
             manifest["dataset_rows"] = [rows.start, rows.stop]
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+@contextmanager
+def computed(dataset_dir: Path, protocol: Protocol, spec: Features, split: Split) -> Iterator[Path]:
+    """The front-end of a dataset built into a temporary folder (what `build` writes, as
+    `load_features` reads it), removed on exit.
+
+    For stages that read a model's inputs but must not depend on a features stage's bytes:
+    those bytes differ between CPU kinds (README, "What is guaranteed"), so declaring them
+    would make every committed training stale on a machine of another kind. The values
+    differ there only in the last bits of the log-mel's logarithm."""
+    with tempfile.TemporaryDirectory(prefix=f"synaudio-{protocol.name}-features-") as tmp:
+        folder = Path(tmp) / "features"
+        build(dataset_dir, protocol, spec, split, folder)
+        yield folder
 
 
 def load_features(

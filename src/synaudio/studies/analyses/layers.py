@@ -29,7 +29,6 @@ from one seed share their initial weights, which alone makes them alike. With on
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import combinations, combinations_with_replacement
@@ -328,17 +327,11 @@ def syntone_front_end(
     """Every clip of the protocol's dataset through its front-end (in memory) and the
     manifest, computed here by the features stage's code (module docstring: why); `spec`
     replaces params.features (the input-size sweep)."""
-    from synaudio.features import build
+    from synaudio.features import computed
 
-    with tempfile.TemporaryDirectory(prefix=f"syntone-{protocol.name}-features-") as tmp:
-        build(
-            syntone / protocol.data / "dataset",
-            protocol,
-            spec or params.features,
-            params.split,
-            Path(tmp) / "features",
-        )
-        inputs, manifest, _ = load_features(Path(tmp) / "features", f"syntone@{protocol.data}")
+    dataset = syntone / protocol.data / "dataset"
+    with computed(dataset, protocol, spec or params.features, params.split) as folder:
+        inputs, manifest, _ = load_features(folder, f"syntone@{protocol.data}")
         return np.array(inputs), manifest
 
 

@@ -238,6 +238,10 @@ def score(args: argparse.Namespace) -> None:
             params, codes, dataset.factors, test_rows, args.seed, representation["latents"],
             representation["held_out"],
         )  # fmt: skip
+        # InfoMEC beside DCI here; a trained model's comes from its own stage (speech_infomec)
+        information = evaluation.infomec_record(codes[test_rows], dataset.factors.iloc[test_rows], args.seed)
+        numbers["metrics"].update(information.pop("metrics"))
+        numbers["infomec"] = information
         provenance = representation["provenance"]
         result = {
             "version": version,
@@ -287,17 +291,78 @@ def _artifacts(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _infomec_arguments(parser: argparse.ArgumentParser) -> None:
+    _version(parser)
+    _level_argument(parser)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument(
+        "--models", type=Path, required=True, help="the arm's models folder (<model>/seed<S>)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for <model>-seed<S>.json")
+
+
+def infomec(args: argparse.Namespace) -> None:
+    """InfoMEC of one version's trained models (of one front-end arm) on the posterior means
+    of the held-out clips the evaluation scores. Its own stage, reading a front-end it
+    computes itself: see synaudio.studies.syntone.commands.infomec for why."""
+    import numpy as np
+
+    from synaudio.atomic import atomic_directory
+    from synaudio.features import computed, load_features
+    from synaudio.hashing import sha256_file
+    from synaudio.inference import MODEL_FILE, encode, load_backbone
+    from synaudio.store import load_dataset
+    from synaudio.studies.synspeech import evaluation, recipe, schema, tables
+
+    stage = Stage.open(args, threads=True)
+    params, version, level = stage.params, _arm(stage.params, args), args.level_normalised
+    bench = params.speech
+    wanted = [(m, s) for m in tables.arm_models(params, level) for s in bench.seeds]
+    missing = [
+        stage_id(schema.arm_stage("speech_train", level), version, m, s)
+        for m, s in wanted
+        if not (args.models / m / f"seed{s}" / MODEL_FILE).is_file()
+    ]
+    if missing:
+        raise UserError(f"{len(missing)} declared models are missing; dvc repro {' '.join(missing)}")
+    dataset = load_dataset(args.dataset)
+    factory = recipe.backbone(params, dataset.audio.shape[1])
+    arm = {"front_end": schema.LEVEL} if level else {}
+    with (
+        stage.tracked(f"infomec speech/{version}{'/level' if level else ''}"),
+        atomic_directory(args.out) as staging,
+    ):
+        with computed(args.dataset, recipe.protocol(level), bench.features, bench.split) as folder:
+            rows, _, split = load_features(
+                folder, stage_id(schema.arm_stage("speech_infomec", level), version)
+            )
+            held_out = np.asarray(rows[split["test"]])
+        for model, seed in wanted:
+            model_dir = args.models / model / f"seed{seed}"
+            means, _ = encode(load_backbone(model_dir, bench.latent_dim, factory), held_out)
+            information = evaluation.infomec_record(means, dataset.factors.iloc[split["test"]], seed)
+            result = {"version": version, "model": model, **arm, "seed": seed,
+                      "model_sha256": sha256_file(model_dir / MODEL_FILE), **information}  # fmt: skip
+            write_json(staging / tables.infomec_file(model, seed), result)
+            stage.log_metrics({f"{model}.seed{seed}.{k}": v for k, v in information["metrics"].items()})
+    stage.done(f"infomec speech/{version}: {len(wanted)} models -> {args.out}")
+
+
 def _aggregate_arguments(parser: argparse.ArgumentParser) -> None:
     _artifacts(parser)
     parser.add_argument("--out", type=Path, required=True)
 
 
 def aggregate(args: argparse.Namespace) -> None:
-    from synaudio.declared import read_results
+    from synaudio.declared import read_results, with_metrics
     from synaudio.studies.synspeech import tables
 
-    declared = tables.evaluation_files(Stage.open(args).params, args.artifacts)
-    table = tables.aggregate(read_results(declared))
+    params = Stage.open(args).params
+    declared = tables.evaluation_files(params, args.artifacts)
+    information = read_results(tables.infomec_files(params, args.artifacts))
+    table = tables.aggregate(
+        with_metrics(read_results(declared), information, tables.model_key, "speech_infomec")
+    )
     write_results(args.out, table, tables.markdown(table))
     print(f"speech aggregate: {len(declared)} evaluations -> {args.out}/results.{{csv,json,md}}")
 
@@ -363,6 +428,12 @@ COMMANDS = (
         "probes on the untrained baseline representations of one version (stage speech_baseline)",
         _baselines_arguments,
         baselines,
+    ),
+    Command(
+        "speech-infomec",
+        "InfoMEC of one SynSpeech version's trained models (stage speech_infomec)",
+        _infomec_arguments,
+        infomec,
     ),
     Command(
         "speech-aggregate",

@@ -31,6 +31,7 @@ import pandas as pd
 
 from synaudio import metrics, trivial
 from synaudio.inference import encode, reconstruction_and_kl
+from synaudio.metrics.infomec import infomec, record
 from synaudio.metrics.information import INFORMATION_NAMES, information_per_latent
 from synaudio.models.backbone import ConvVAE
 from synaudio.params import Params
@@ -119,6 +120,13 @@ def information(codes: np.ndarray, factors: pd.DataFrame, bins: int) -> dict[str
     truth, names, kinds = factor_matrix(factors, INFORMATION_FACTORS)
     normalised = information_per_latent(truth, codes, bins, kinds, MI_ESTIMATOR)
     return {"factors": names, "matrix": [[round(float(v), 6) for v in row] for row in normalised]}
+
+
+def infomec_record(codes: np.ndarray, factors: pd.DataFrame, seed: int) -> dict[str, Any]:
+    """InfoMEC of held-out codes against the factors the metrics suite scores (all
+    categorical, so none is binned), as metrics.infomec.record writes it."""
+    truth, names, _ = factor_matrix(factors, DISENTANGLEMENT_FACTORS)
+    return record(infomec(truth, codes, seed=seed), names, seed)
 
 
 def evaluate_codes(

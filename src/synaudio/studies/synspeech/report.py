@@ -6,7 +6,9 @@ chance-corrected information matrix: nothing is re-encoded here), and per model 
 held-out reconstructions to look at and listen to (Griffin-Lim). Plus the dataset
 itself: one text spoken by a female and a male speaker in every style of the version
 that has them. Provenance comes from the stages' outputs (training.json, the model's
-SHA-256 in the evaluation), not from a local MLflow database.
+SHA-256 in the evaluation), not from a local MLflow database. The log-mels shown, encoded
+and inverted are computed here from the datasets (features.computed), not read from
+speech_features@<version>, whose bytes depend on the CPU kind.
 Written like the SynTone report: staged, swapped in whole, the page last.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import training_provenance
 from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
-from synaudio.features import load_features
+from synaudio.features import computed, load_features
 from synaudio.inference import SUMMARY_FILE, encode, load_backbone
 from synaudio.params import Params
 from synaudio.report import figures
@@ -58,15 +61,11 @@ def _label(factors: pd.DataFrame, row: int) -> str:
     return f'{clip["speaker_id"]} ({clip["gender"]}), {clip["style"]}, "{clip["text"]}"'
 
 
-def _showcase(
-    datasets: Path, artifacts: Path, versions: list[str], params: Params, out: Output
-) -> dict[str, Any]:
+def _showcase(datasets: Path, front_ends: dict[str, Path], params: Params, out: Output) -> dict[str, Any]:
     """One text, a female and a male speaker, every style of the version with the most styles."""
-    version = max(versions, key=lambda v: len(params.synspeech.versions[v].styles))
+    version = max(front_ends, key=lambda v: len(params.synspeech.versions[v].styles))
     dataset = load_dataset(datasets / version / "dataset")
-    features, manifest, _ = load_features(
-        artifacts / version / "features", stage_id("speech_features", version)
-    )
+    features, manifest, _ = load_features(front_ends[version], "speech_report")
     factors = dataset.factors
     inverter = Inverter(manifest, int(dataset.manifest["audio"]["sample_rate"]), 1, 0)
     speakers = [factors.loc[factors["gender"] == g, "speaker_index"].min() for g in ("female", "male")]
@@ -84,14 +83,12 @@ def _showcase(
 
 def _version(
     version: str, table: pd.DataFrame, results: list[dict[str, Any]], datasets: Path, artifacts: Path,
-    params: Params, out: Output,
+    front_end: Path, params: Params, out: Output,
 ) -> dict[str, Any]:  # fmt: skip
-    """Figures and audio for one benchmarked version."""
+    """Figures and audio for one benchmarked version (`front_end`: its computed log-mels)."""
     settings = params.report
     dataset = load_dataset(datasets / version / "dataset")
-    features, manifest, split = load_features(
-        artifacts / version / "features", stage_id("speech_features", version)
-    )
+    features, manifest, split = load_features(front_end, "speech_report")
     sample_rate = int(dataset.manifest["audio"]["sample_rate"])
     inverter = Inverter(manifest, sample_rate, settings.griffin_lim_iters, settings.seed)
     test = np.sort(split["test"])
@@ -193,10 +190,19 @@ def build(params: Params, artifacts: Path, datasets: Path, out: Path, readme: Pa
         raise UserError(f"no SynSpeech results ({exc}); run dvc repro speech_aggregate") from None
     results = read_results(tables.evaluation_files(params, artifacts))
     versions = list(dict.fromkeys(table["version"]))
-    with atomic_directory(out / "speech") as staging:
+    bench = params.speech
+    with ExitStack() as stack, atomic_directory(out / "speech") as staging:
+        front_ends = {
+            v: stack.enter_context(
+                computed(datasets / v / "dataset", recipe.PROTOCOL, bench.features, bench.split)
+            )
+            for v in versions
+        }
         output = Output(staging, "speech")
-        showcase = _showcase(datasets, artifacts, versions, params, output)
-        sections = [_version(v, table, results, datasets, artifacts, params, output) for v in versions]
+        showcase = _showcase(datasets, front_ends, params, output)
+        sections = [
+            _version(v, table, results, datasets, artifacts, front_ends[v], params, output) for v in versions
+        ]
         markdown = tables.markdown(table)
         (staging / "results.md").write_text(markdown)
         table.to_csv(staging / "results.csv", index=False, lineterminator="\n")

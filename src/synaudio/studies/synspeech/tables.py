@@ -21,6 +21,7 @@ from synaudio.studies.synspeech.schema import (
     BASELINES,
     PLUGIN_SUFFIX,
     PROBED,
+    arm_stage,
     baseline_file,
     row_label,
     score_stage,
@@ -30,7 +31,8 @@ from synaudio.summaries import cell, interval
 PROBES = tuple(f"probe/{name}" for name, _, _ in PROBED)
 INFORMATION = ("mig", "jemmig", "dcimig", "modularity")
 SUITE = (*INFORMATION, "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
-         "explicitness", *(f"{name}{PLUGIN_SUFFIX}" for name in INFORMATION))  # fmt: skip
+         "explicitness", "infom", "infoe", "infoc",
+         *(f"{name}{PLUGIN_SUFFIX}" for name in INFORMATION))  # fmt: skip
 HELD_OUT = ("reconstruction_error", "spectral_distance", "active_dimensions", "active_units")
 MODEL_ORDER = (*BASELINES, "vae", "beta_vae", "factor_vae", "beta_tcvae")  # then the level arm's rows
 VERSION_ORDER = ("small", "medium", "large")  # the original's; other versions follow by name
@@ -74,6 +76,35 @@ def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
 def level_file(version: str, model: str, seed: int) -> str:
     """The evaluation JSON of one model of the level-normalised arm (stage speech_evaluate_level)."""
     return f"{version}-{model}-level-seed{seed}.json"
+
+
+def arm_models(params: Params, level: bool) -> list[str]:
+    """The models trained in one front-end arm (the level-normalised one, or the benchmark's)."""
+    return params.speech.level_normalised.models if level else params.speech.models
+
+
+def infomec_file(model: str, seed: int) -> str:
+    """One trained model's InfoMEC JSON in its arm's folder (stage speech_infomec[_level])."""
+    return f"{model}-seed{seed}.json"
+
+
+def infomec_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
+    """(InfoMEC JSON, stage) for every trained model and seed params.yaml declares: in
+    <version>/infomec, the level-normalised arm's in <version>/level/infomec."""
+    arms = [(False, params.speech.versions), (True, params.speech.level_normalised.versions)]
+    return [
+        (artifacts / version / ("level/infomec" if level else "infomec") / infomec_file(model, seed),
+         stage_id(arm_stage("speech_infomec", level), version))
+        for level, versions in arms
+        for version in versions
+        for model in arm_models(params, level)
+        for seed in params.speech.seeds
+    ]  # fmt: skip
+
+
+def model_key(result: dict[str, Any]) -> tuple[str, str, str, int]:
+    """(version, model, front-end arm, seed): what one evaluation is of."""
+    return result["version"], result["model"], result.get("front_end", ""), int(result["seed"])
 
 
 def _order(name: str, known: tuple[str, ...]) -> tuple[int, str]:

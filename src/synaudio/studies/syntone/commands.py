@@ -1,5 +1,5 @@
 """The SynTone study's sub-commands, one per dvc.yaml stage (syntone, features, train_<protocol>,
-evaluate_<protocol>, aggregate, report). Heavy modules load inside the handlers, so
+evaluate_<protocol>, infomec_corrected, aggregate, report). Heavy modules load inside the handlers, so
 `synaudio --help` stays fast."""
 
 from __future__ import annotations
@@ -114,6 +114,65 @@ def evaluate(args: argparse.Namespace) -> None:
     stage.done(f"{name}: {headline} -> {args.out}")
 
 
+def _infomec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", type=Path, required=True, help="the corrected protocol's dataset")
+    parser.add_argument("--models", type=Path, required=True, help="its models folder (<model>/seed<S>)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for <model>-seed<S>.json")
+
+
+BINNED = "waveform by class, frequency and amplitude in equal bins"  # InfoMEC's factors
+
+
+def infomec(args: argparse.Namespace) -> None:
+    """InfoMEC of every corrected-protocol model params.yaml declares, on the posterior means
+    of the held-out clips the evaluation scores. Its own stage, beside the evaluations:
+    adding a metric re-runs no evaluation, and it reads the front-end it computes itself
+    (features.computed), so it runs on any CPU kind without marking the trainings stale."""
+    import numpy as np
+
+    from synaudio import syntone_recipe as recipe
+    from synaudio.atomic import atomic_directory
+    from synaudio.errors import UserError
+    from synaudio.features import computed, load_features
+    from synaudio.hashing import sha256_file
+    from synaudio.inference import MODEL_FILE, encode, load_backbone
+    from synaudio.metrics.infomec import NAMES, record
+    from synaudio.protocol import CORRECTED
+    from synaudio.store import load_dataset
+    from synaudio.studies.syntone import evaluation, tables
+
+    stage = Stage.open(args, threads=True)
+    params = stage.params
+    wanted = [(m, s) for m in params.training.models for s in params.training.corrected_seeds]
+    absent = [(m, s) for m, s in wanted if not (args.models / m / f"seed{s}" / MODEL_FILE).is_file()]
+    missing = [stage_id("train_corrected", m, s) for m, s in absent]
+    if missing:
+        raise UserError(
+            f"{len(missing)} declared models are missing under {args.models}; dvc repro {' '.join(missing)}"
+        )
+    factors = load_dataset(args.dataset).factors
+    truth = factors.loc[:, list(evaluation.FACTOR_COLUMNS)].to_numpy(dtype=np.float64)
+    with stage.tracked("infomec syntone/corrected"), atomic_directory(args.out) as staging:
+        with computed(args.dataset, CORRECTED, params.features, params.split) as folder:
+            rows, _, split = load_features(folder, "infomec_corrected")
+            held_out = np.asarray(rows[split["test"]])
+        for model, seed in wanted:
+            model_dir = args.models / model / f"seed{seed}"
+            backbone = load_backbone(model_dir, params.training.latent_dim, recipe.backbone())
+            means, _ = encode(backbone, held_out)
+            scores = evaluation.infomec_scores(truth[split["test"]], means, params.evaluation.bins, seed)
+            made = record(scores, evaluation.FACTOR_NAMES, seed)
+            result = {"model": model, "seed": seed, "protocol": CORRECTED.name,
+                      "model_sha256": sha256_file(model_dir / MODEL_FILE), **made,
+                      # as the evaluations write their metrics: one evaluation has no spread
+                      "metrics": {k: {"mean": v, "std": 0.0} for k, v in made["metrics"].items()},
+                      "settings": {**made["settings"], "bins": params.evaluation.bins,
+                                   "factors": BINNED}}  # fmt: skip
+            write_json(staging / tables.infomec_file(model, seed), result)
+            stage.log_metrics({f"{model}.seed{seed}.{name}": scores[name] for name in NAMES})
+    stage.done(f"infomec syntone/corrected: {len(wanted)} models -> {args.out}")
+
+
 def _artifacts(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifacts", type=Path, default=Path("artifacts/syntone"), help="(default: %(default)s)"
@@ -126,12 +185,14 @@ def _aggregate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def aggregate(args: argparse.Namespace) -> None:
-    from synaudio.declared import read_results
+    from synaudio.declared import read_results, with_metrics
     from synaudio.studies.syntone import tables
 
     stage = Stage.open(args)
     declared = tables.evaluation_files(stage.params, args.artifacts)
-    table = tables.aggregate(read_results(declared), stage.params.evaluation)
+    information = read_results(tables.infomec_files(stage.params, args.artifacts))
+    evaluations = with_metrics(read_results(declared), information, tables.model_key, "infomec_corrected")
+    table = tables.aggregate(evaluations, stage.params.evaluation)
     write_results(args.out, table, tables.markdown(table))
     rungs = tables.ladder_files(stage.params, args.artifacts)
     ladder = tables.ladder(read_results(rungs))
@@ -182,6 +243,12 @@ COMMANDS = (
         "evaluate one trained model (DVC stages evaluate_<protocol>@...)",
         _model_arguments("evaluate"),
         evaluate,
+    ),
+    Command(
+        "infomec",
+        "InfoMEC of the corrected protocol's models (DVC stage infomec_corrected)",
+        _infomec_arguments,
+        infomec,
     ),
     Command(
         "aggregate",

@@ -2,10 +2,12 @@
 
 Reads only what earlier stages wrote and dvc.yaml declares - the evaluation JSONs of the
 grid params.yaml names, the aggregate table, trained models (with their training.json:
-losses per epoch, MLflow run id, git state), features and datasets - so a clone rebuilds
-the same page byte for byte. Everything under reports/syntone/ is written into a
-temporary directory and swapped in whole; index.html is written last, so a failure
-leaves the previous report intact.
+losses per epoch, MLflow run id, git state) and datasets - so a clone rebuilds the same
+page byte for byte on the same kind of CPU. The front-ends (for the examples' encodings,
+reconstructions and inversions) are computed here from the datasets by the features
+stage's code (features.computed), not read from features@<protocol>. Everything under
+reports/syntone/ is written into a temporary directory and swapped in whole; index.html
+is written last, so a failure leaves the previous report intact.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import multiprocessing
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.command import cap_threads, cores
 from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
-from synaudio.features import load_features
+from synaudio.features import computed, load_features
 from synaudio.inference import ACTIVE_KL, SUMMARY_FILE, encode, load_backbone
 from synaudio.params import Params
 from synaudio.protocol import CORRECTED, DATA_PROTOCOLS, PROTOCOLS
@@ -44,6 +46,7 @@ from synaudio.studies.syntone.evaluation import FACTOR_NAMES
 LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "modularity": "Modularity",
           "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
           "dci_informativeness": "DCI informativeness", "explicitness": "explicitness",
+          "infom": "InfoM", "infoe": "InfoE", "infoc": "InfoC",
           "probe/waveform": "probe: waveform (accuracy)", "probe/frequency": "probe: frequency (R²)",
           "probe/amplitude": "probe: amplitude (R²)", "probe/log_frequency": "probe: log frequency (R²)",
           "probe/amplitude_db": "probe: amplitude in dB (R²)",
@@ -67,6 +70,15 @@ class Evaluated:
     def stages(self) -> tuple[str, str]:
         keys = (self.model, self.seed)
         return stage_id(f"train_{self.protocol}", *keys), stage_id(f"evaluate_{self.protocol}", *keys)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the study's outputs lie, and each data protocol's front-end as computed by this
+    stage (what worker processes are handed: paths, never arrays)."""
+
+    artifacts: Path
+    features: dict[str, Path]
 
 
 @dataclass
@@ -113,13 +125,11 @@ def _label(factors: pd.DataFrame, row: int) -> str:
 class ProtocolInputs:
     """A protocol's dataset, features, inverter and the example clips shown for it."""
 
-    def __init__(self, artifacts: Path, protocol: str, params: Params) -> None:
+    def __init__(self, sources: Sources, protocol: str, params: Params) -> None:
         settings = params.report
         self.protocol = protocol
-        self.dataset = load_dataset(artifacts / protocol / "dataset")
-        self.features, manifest, split = load_features(
-            artifacts / protocol / "features", stage_id("features", protocol)
-        )
+        self.dataset = load_dataset(sources.artifacts / protocol / "dataset")
+        self.features, manifest, split = load_features(sources.features[protocol], "report")
         self.sample_rate = int(self.dataset.manifest["audio"]["sample_rate"])
         self.inverter = Inverter(manifest, self.sample_rate, settings.griffin_lim_iters, settings.seed)
         held_out = np.sort(split["test"])
@@ -214,21 +224,21 @@ def _start_worker(threads: int) -> None:
     cap_threads(threads)  # as the stage itself: the bytes of every figure and clip do not depend on the pool
 
 
-def _worker_inputs(artifacts: Path, protocol: str, params: Params) -> ProtocolInputs:
+def _worker_inputs(sources: Sources, protocol: str, params: Params) -> ProtocolInputs:
     if protocol not in _WORKER_INPUTS:
-        _WORKER_INPUTS[protocol] = ProtocolInputs(artifacts, protocol, params)
+        _WORKER_INPUTS[protocol] = ProtocolInputs(sources, protocol, params)
     return _WORKER_INPUTS[protocol]
 
 
-def _media_in_worker(item: Evaluated, artifacts: Path, params: Params, out: Output) -> ModelMedia:
-    return _model_media(item, _worker_inputs(artifacts, item.protocol, params), params, out)
+def _media_in_worker(item: Evaluated, sources: Sources, params: Params, out: Output) -> ModelMedia:
+    return _model_media(item, _worker_inputs(sources, item.protocol, params), params, out)
 
 
 def _originals_in_worker(
-    protocol: str, artifacts: Path, params: Params, out: Output
+    protocol: str, sources: Sources, params: Params, out: Output
 ) -> list[tuple[str, str]]:
     """Jobs name a protocol, never its inputs: pickling those would copy the features."""
-    return _originals(_worker_inputs(artifacts, protocol, params), out)
+    return _originals(_worker_inputs(sources, protocol, params), out)
 
 
 def _information(item: Evaluated) -> np.ndarray:
@@ -242,14 +252,12 @@ def _information(item: Evaluated) -> np.ndarray:
     return np.array([written[name] for name in FACTOR_NAMES], dtype=np.float64)
 
 
-def _amplitude_erasure(artifacts: Path, out: Output) -> dict[str, Any]:
+def _amplitude_erasure(sources: Sources, out: Output) -> dict[str, Any]:
     """One tone at its grid's lowest, middle and highest amplitude through both front-ends."""
     images, changes, amplitudes, tone_name = {}, {}, [], ""
     for protocol in DATA_PROTOCOLS:
-        dataset = load_dataset(artifacts / protocol / "dataset")
-        features, manifest, _ = load_features(
-            artifacts / protocol / "features", stage_id("features", protocol)
-        )
+        dataset = load_dataset(sources.artifacts / protocol / "dataset")
+        features, manifest, _ = load_features(sources.features[protocol], "report")
         factors = dataset.factors
         frequency = np.sort(factors["frequency_hz"].unique())[factors["frequency_hz"].nunique() // 4]
         tone = factors[(factors["waveform_idx"] == 0) & (factors["frequency_hz"] == frequency)]
@@ -359,7 +367,12 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
     order = list(dict.fromkeys(table["model"]))
     items.sort(key=lambda i: (list(PROTOCOLS).index(i.protocol), order.index(i.model), i.seed))
     curves = _curves(items)
-    with atomic_directory(out / "syntone") as staging, _pool(params) as pool:
+    with ExitStack() as front_ends, atomic_directory(out / "syntone") as staging, _pool(params) as pool:
+        sources = Sources(artifacts, {
+            name: front_ends.enter_context(computed(artifacts / name / "dataset", PROTOCOLS[name],
+                                                    params.features, params.split))
+            for name in DATA_PROTOCOLS
+        })  # fmt: skip
         output = Output(staging, "syntone")
         # Every figure and clip is a job for the worker processes (decoding, Griffin-Lim and
         # matplotlib are the stage's time); this process only collects them.
@@ -371,16 +384,14 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
             for item in first.values()
             if PROTOCOLS[item.protocol].latents == "posterior_means_held_out"
         }
-        media_jobs = [
-            pool.submit(_media_in_worker, item, artifacts, params, output) for item in first.values()
-        ]
+        media_jobs = [pool.submit(_media_in_worker, item, sources, params, output) for item in first.values()]
         originals_jobs = {
-            protocol: pool.submit(_originals_in_worker, protocol, artifacts, params, output)
+            protocol: pool.submit(_originals_in_worker, protocol, sources, params, output)
             for protocol in DATA_PROTOCOLS
             if any(key[0] == protocol for key in first)
         }
         summary_job = pool.submit(_summary_figures, table, items, information, curves, output)
-        erasure_job = pool.submit(_amplitude_erasure, artifacts, output)
+        erasure_job = pool.submit(_amplitude_erasure, sources, output)
         _plot_data(items, curves, output)
         media = [job.result() for job in media_jobs]
         originals = {protocol: job.result() for protocol, job in originals_jobs.items()}

@@ -2,7 +2,8 @@
 the ablation ladder (model x rung).
 
 Reads the evaluation JSON files that params.yaml declares (one per model, protocol and
-seed of its grid; `evaluation_files`, `ladder_files`), nothing else in their folders; the
+seed of its grid; `evaluation_files`, `ladder_files`) and the corrected protocol's InfoMEC
+files beside them (`infomec_files`), nothing else in their folders; the
 corrected and paper columns are mean +- std (ddof=1) across seeds with their range and a
 95 % percentile-bootstrap interval of the mean; the published value (mean +- std over 10
 re-evaluations of one checkpoint) is placed inside, above or below the range of our
@@ -37,6 +38,7 @@ PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
 }  # fmt: skip
 PAPER_METRICS = ("mig", "sap", "dcimig", "jemmig", "modularity")
 CORRECTED_EXTRA = ("dci_disentanglement", "dci_completeness", "dci_informativeness", "explicitness",
+                   "infom", "infoe", "infoc",
                    "probe/waveform", "probe/frequency", "probe/log_frequency", "probe/amplitude",
                    "probe/amplitude_db", "probe_forest/waveform", "probe_forest/log_frequency",
                    "probe_forest/amplitude_db")  # fmt: skip
@@ -173,6 +175,26 @@ def evaluation_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
         for protocol, protocol_seeds in seeds.items()
         for model in params.training.models
         for seed in protocol_seeds
+    ]
+
+
+def infomec_file(model: str, seed: int) -> str:
+    """One corrected-protocol model's InfoMEC JSON (stage infomec_corrected)."""
+    return f"{model}-seed{seed}.json"
+
+
+def model_key(result: dict[str, Any]) -> tuple[str, str, int]:
+    """(protocol, model, seed): what one evaluation is of."""
+    return result["protocol"], result["model"], int(result["seed"])
+
+
+def infomec_files(params: Params, artifacts: Path) -> list[tuple[Path, str]]:
+    """(InfoMEC JSON, stage) for every corrected-protocol model and seed params.yaml declares."""
+    folder = artifacts / "corrected" / "infomec"
+    return [
+        (folder / infomec_file(model, seed), "infomec_corrected")
+        for model in params.training.models
+        for seed in params.training.corrected_seeds
     ]
 
 
