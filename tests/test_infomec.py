@@ -3,10 +3,12 @@ scores on codes whose answer is known - one code per factor, the same codes mixe
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from synaudio.metrics.infomec import infomec, modularity_and_compactness
+from synaudio.metrics.infomec import infomec, modularity_and_compactness, record
 
 
 def test_modularity_and_compactness_of_known_matrices() -> None:
@@ -55,3 +57,16 @@ def test_scaling_a_code_changes_nothing_and_the_seed_fixes_the_estimate() -> Non
         b["infoe"], abs=1e-6
     )
     assert infomec(factors, codes, seed=5) == a
+
+
+def test_an_undefined_number_is_written_as_null_not_nan() -> None:
+    """InfoC of a single active code is undefined: the record holds null (valid JSON, left
+    out of the tables' means), never NaN."""
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 3, size=(300, 2))
+    codes = np.column_stack([factors[:, 0] + 0.1 * rng.standard_normal(300), np.zeros(300)])
+    scores = infomec(factors, codes)
+    assert scores["active_codes"] == 1 and np.isnan(scores["infoc"])
+    written = record(scores, ["a", "b"], seed=0)
+    assert written["metrics"]["infoc"] is None and written["metrics"]["infom"] is not None
+    assert json.loads(json.dumps(written, allow_nan=False))["nmi"]["factors"] == ["a", "b"]

@@ -106,11 +106,12 @@ class Stage:
     def seconds(self) -> float:
         return time.perf_counter() - self.started
 
-    def log_metrics(self, values: dict[str, float]) -> None:
+    def log_metrics(self, values: dict[str, float | None]) -> None:
+        """Log to the stage's MLflow run; an undefined number (None) is left out."""
         if self.run is not None:
             import mlflow
 
-            mlflow.log_metrics({name.replace("/", "."): value for name, value in values.items()})
+            mlflow.log_metrics({name.replace("/", "."): v for name, v in values.items() if v is not None})
 
     def log_dataset(self, path: Path, manifest: dict[str, Any], digest: str, name: str, context: str) -> None:
         if self.run is not None:

@@ -119,8 +119,10 @@ def infomec(factors: object, codes: object, seed: int = 0) -> dict[str, Any]:
 
 
 def record(scores: dict[str, Any], factors: Sequence[str], seed: int) -> dict[str, Any]:
-    """One model's InfoMEC as the stages write it: the three numbers, the active codes, the
-    NMI matrix with its factors' names, and the estimators that made them."""
-    return {"metrics": {name: scores[name] for name in NAMES}, "active_codes": scores["active_codes"],
+    """One model's InfoMEC as the stages write it: the three numbers (an undefined one - InfoC
+    of one active code - as null, which JSON can hold and the tables leave out of a mean),
+    the active codes, the NMI matrix with its factors' names, and the estimators."""
+    numbers = {name: None if np.isnan(scores[name]) else scores[name] for name in NAMES}
+    return {"metrics": numbers, "active_codes": scores["active_codes"],
             "nmi": {"factors": list(factors), "matrix": scores["nmi"]},
             "settings": {**ESTIMATORS, "seed": seed}}  # fmt: skip

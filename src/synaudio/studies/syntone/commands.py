@@ -136,7 +136,7 @@ def infomec(args: argparse.Namespace) -> None:
     from synaudio.features import computed, load_features
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, encode, load_backbone
-    from synaudio.metrics.infomec import NAMES, record
+    from synaudio.metrics.infomec import record
     from synaudio.protocol import CORRECTED
     from synaudio.store import load_dataset
     from synaudio.studies.syntone import evaluation, tables
@@ -169,7 +169,7 @@ def infomec(args: argparse.Namespace) -> None:
                       "settings": {**made["settings"], "bins": params.evaluation.bins,
                                    "factors": BINNED}}  # fmt: skip
             write_json(staging / tables.infomec_file(model, seed), result)
-            stage.log_metrics({f"{model}.seed{seed}.{name}": scores[name] for name in NAMES})
+            stage.log_metrics({f"{model}.seed{seed}.{k}": v for k, v in made["metrics"].items()})
     stage.done(f"infomec syntone/corrected: {len(wanted)} models -> {args.out}")
 
 
