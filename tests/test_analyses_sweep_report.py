@@ -62,5 +62,5 @@ def test_the_pipeline_writes_one_page_for_every_analysis(reproduced: Path) -> No
     for section in ("fields", "speech", "syntone", "similarity", "dynamics", "input_size", "provenance"):
         assert f'id="{section}"' in page
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 13 and all((reports / src).stat().st_size > 10_000 for src in images)
+    assert len(images) == 17 and all((reports / src).stat().st_size > 10_000 for src in images)
     assert "<td>input_size mels32-hop2048/vae/seed0</td>" in page and "{{" not in page

@@ -187,3 +187,20 @@ def test_the_pipeline_measures_every_layer_after_every_epoch(reproduced: Path) -
     assert "| vae | 2 | block1 |" in (out / "curves" / "dynamics.md").read_text()
     for figure in ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx"):
         assert (out / "curves" / f"{figure}.png").stat().st_size > 10_000
+
+
+def test_the_paper_protocol_is_observed_by_its_own_recipe(reproduced: Path) -> None:
+    """The paper protocol's observed training (frame-max mel, summed loss, its epochs) gives
+    the committed paper model's bytes, and its curves sit beside the corrected protocol's."""
+    out = reproduced / "artifacts" / "analyses" / "paper_dynamics"
+    curves = pd.read_csv(out / "curves" / "dynamics.csv")
+    assert list(dict.fromkeys(curves["model"])) == ["vae"] and curves["saturation"].between(0, 1).all()
+    summary = json.loads((out / "models" / "vae" / "seed0" / "training.json").read_text())
+    committed = reproduced / "artifacts" / "syntone" / "paper" / "models" / "vae" / "seed0"
+    assert summary["epochs"] == json.loads((committed / "training.json").read_text())["epochs"]
+    assert [r["epoch"] for r in summary["layers"]] == list(range(summary["epochs"] + 1))
+    assert (out / "models" / "vae" / "seed0" / "model.pt").read_bytes() == (
+        committed / "model.pt"
+    ).read_bytes()
+    page = (reproduced / "reports" / "analyses.html").read_text()
+    assert 'id="paper_dynamics"' in page and "Over training: the paper protocol" in page

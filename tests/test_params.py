@@ -94,6 +94,11 @@ MISTAKES = [
     ("ssl.finetune.evaluate_at", [5, 10], "ssl.finetune.evaluate_at: increasing steps from 0"),
     ("ssl.methods", {"log_mel": {}}, "ssl.methods: ['log_mel'] name baselines"),
     ("ssl.views.crop_frames", 200, "ssl.views.crop_frames: longer than the 128 frames of a clip"),
+    (
+        "analyses.paper_dynamics.protocol",
+        "corrected",
+        "analyses.paper_dynamics.protocol: Input should be 'paper'",
+    ),
 ]
 
 

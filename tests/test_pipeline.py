@@ -33,6 +33,7 @@ PIPELINE = (
     *(f"{stage}@small-0" for stage in ("rave_train", "rave_encode", "score_rave_style")),
     "speech_aggregate", "speech_report", "rave_report", "receptive_fields", "layer_analysis",
     "syntone_layer_analysis", "dynamics_train@vae-0", "dynamics_train@factor_vae-0", "training_dynamics",
+    "paper_dynamics_train@vae-0", "paper_training_dynamics",
     *(f"input_size_train@32-{hop}-vae-0" for hop in (1024, 2048)), "input_size_sweep", "analyses_report",
     "ssl_features",
     *(f"{stage}@{method}-0" for stage in ("ssl_pretrain", "ssl_probe") for method in ("bt", "mbt_width")),

@@ -650,6 +650,14 @@ class TrainingDynamics(_SynToneLayerSettings):
     seeds: Seeds = Field(default_factory=lambda: [0])
 
 
+class PaperTrainingDynamics(TrainingDynamics):
+    """The same for the paper protocol's recipe (frame-max mel, loss summed over the batch,
+    its 20 epochs): its own stages, beside the other protocol's."""
+
+    protocol: Literal["paper"] = "paper"
+    models: list[str] = Field(default_factory=lambda: ["vae"], min_length=1)
+
+
 class InputSizeSweep(TrainingDynamics):
     """The preferred input size: the same model trained again by the protocol's recipe on
     front-ends of other sizes - every n_mels x hop_length pair of the grid, the hop setting
@@ -667,6 +675,7 @@ class Analyses(_Section):
     layers: LayerAnalysis = LayerAnalysis()
     syntone_layers: SynToneLayerAnalysis = SynToneLayerAnalysis()
     dynamics: TrainingDynamics = TrainingDynamics()
+    paper_dynamics: PaperTrainingDynamics = PaperTrainingDynamics()
     input_size: InputSizeSweep = InputSizeSweep()
 
 
@@ -781,7 +790,7 @@ class Params(_Section):
             unknown = [name for name in names if name not in trained]
             if unknown:
                 raise _invalid(f"analyses.syntone_layers.{field}", f"{unknown} are not trained ({trained})")
-        for key in ("dynamics", "input_size"):
+        for key in ("dynamics", "paper_dynamics", "input_size"):
             unknown = [name for name in getattr(self.analyses, key).models if name not in self.models]
             if unknown:
                 raise _invalid(

@@ -4,7 +4,8 @@
 BT / MBT encoders),
 analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols), and
 analyses-dynamics-train / analyses-dynamics (dynamics_train, training_dynamics: saturation and
-layer probes over training), and analyses-input-size-train / analyses-input-size
+layer probes over training; with --block paper_dynamics the paper protocol's,
+paper_dynamics_train and paper_training_dynamics), and analyses-input-size-train / analyses-input-size
 (input_size_train, input_size_sweep: the same model on inputs of other sizes); analyses-report
 (analyses_report: reports/analyses.html)."""
 
@@ -112,15 +113,31 @@ def _dynamics_train_arguments(parser: argparse.ArgumentParser) -> None:
     training_outputs(parser)
 
 
+# params analyses.<block>: one protocol's observed trainings, and the MLflow run of their curves
+DYNAMICS = {"dynamics": "analyses training dynamics", "paper_dynamics": "analyses training dynamics (paper)"}
+
+
+def _block(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--block", choices=tuple(DYNAMICS), default="dynamics", help="its params block (default: %(default)s)"
+    )
+
+
+def _observed_train_arguments(parser: argparse.ArgumentParser) -> None:
+    _dynamics_train_arguments(parser)
+    _block(parser)
+
+
 def dynamics_train(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import dynamics
 
-    dynamics.train(Stage.open(args), args)
+    dynamics.train(Stage.open(args), args, args.block)
 
 
 def _dynamics_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, required=True, help="the observed trainings' folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the table and figures")
+    _block(parser)
 
 
 def dynamics_curves(args: argparse.Namespace) -> None:
@@ -129,8 +146,8 @@ def dynamics_curves(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import dynamics
 
     stage = Stage.open(args)
-    settings = stage.params.analyses.dynamics
-    with stage.tracked("analyses training dynamics"):
+    settings = getattr(stage.params.analyses, args.block)
+    with stage.tracked(DYNAMICS[args.block]):
         curves = dynamics.table(args.models, settings.models, settings.seeds)
         columns = _measured(curves)
         with atomic_directory(args.out) as tmp:
@@ -234,14 +251,14 @@ COMMANDS = (
     Command(
         "analyses-dynamics-train",
         "train a SynTone model by its protocol's recipe, measuring saturation and layer probes after every "
-        "epoch (stage dynamics_train)",
-        _dynamics_train_arguments,
+        "epoch (stages dynamics_train, paper_dynamics_train)",
+        _observed_train_arguments,
         dynamics_train,
     ),
     Command(
         "analyses-dynamics",
-        "the observed trainings' saturation and layer probes over the epochs: table and figures (stage "
-        "training_dynamics)",
+        "the observed trainings' saturation and layer probes over the epochs: table and figures (stages "
+        "training_dynamics, paper_training_dynamics)",
         _dynamics_arguments,
         dynamics_curves,
     ),

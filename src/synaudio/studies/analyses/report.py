@@ -25,17 +25,20 @@ from synaudio.codes import training_provenance
 from synaudio.params import Params
 from synaudio.report.output import Output, render
 
+OVER_TRAINING = ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx")
 # section -> (the folder under artifacts/analyses, its stage, its MLflow run, its figures)
 SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "fields": ("fields", "receptive_fields", "analyses receptive fields", ()),
     "speech": ("layers", "layer_analysis", "analyses layers", ("layers", "across", "within", "latent")),
     "syntone": ("syntone_layers", "syntone_layer_analysis", "analyses syntone layers",
                 ("layers", "across", "within", "latent")),
-    "dynamics": ("dynamics/curves", "training_dynamics", "analyses training dynamics",
-                 ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx")),
+    "dynamics": ("dynamics/curves", "training_dynamics", "analyses training dynamics", OVER_TRAINING),
+    "paper_dynamics": ("paper_dynamics/curves", "paper_training_dynamics",
+                       "analyses training dynamics (paper)", OVER_TRAINING),
     "input_size": ("input_size/sweep", "input_size_sweep", "analyses input size", ("input_size",)),
 }  # fmt: skip
-TRAININGS = {"dynamics": "dynamics/models", "input_size": "input_size/models"}  # observed trainings
+TRAININGS = {"dynamics": "dynamics/models", "paper_dynamics": "paper_dynamics/models",
+             "input_size": "input_size/models"}  # observed trainings  # fmt: skip
 
 
 def markdown_html(text: str) -> Markup:
@@ -119,9 +122,10 @@ def _add_facts(analyses: Path, sections: dict[str, dict[str, Any]]) -> None:
         sections[key]["similarity"] = similarity_facts(json.loads((source / "similarity.json").read_text()))
         groups = layers["model"].str.rpartition("/")[0]  # SynTone's protocol; "" for SynSpeech
         sections[key]["facts"] = {g: layer_facts(layers[groups == g]) for g in dict.fromkeys(groups)}
-    curves = pd.read_csv(analyses / SECTIONS["dynamics"][0] / "dynamics.csv")
-    epochs = (0, 1, int(curves["epoch"].max()))  # untrained, after the first epoch, at the end
-    sections["dynamics"]["facts"] = [layer_facts(curves[curves["epoch"] == epoch]) for epoch in epochs]
+    for key in ("dynamics", "paper_dynamics"):
+        curves = pd.read_csv(analyses / SECTIONS[key][0] / "dynamics.csv")
+        epochs = (0, 1, int(curves["epoch"].max()))  # untrained, after the first epoch, at the end
+        sections[key]["facts"] = [layer_facts(curves[curves["epoch"] == epoch]) for epoch in epochs]
     sweep = pd.read_csv(analyses / SECTIONS["input_size"][0] / "input_size.csv")
     last = sweep[sweep["epoch"] == sweep.groupby("input")["epoch"].transform("max")]
     sections["input_size"]["facts"] = {size: layer_facts(last[last["input"] == size])
