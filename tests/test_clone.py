@@ -12,10 +12,12 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from synaudio.command import cpu_model
 from synaudio.studies.synspeech.schema import model_dir
 from tests.conftest import BIN, REPO, git
 
@@ -101,3 +103,34 @@ def test_the_trained_weights_are_in_git() -> None:
     for model, result in evaluated:
         assert f"{model}/model.pt" in tracked, f"{model}/model.pt is not in git"
         assert hashlib.sha256((REPO / model / "model.pt").read_bytes()).hexdigest() == result["model_sha256"]
+
+
+def test_a_rebuilt_report_matches_in_full_on_its_cpu_model_and_in_its_tables_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """.ci/compare-reports, which clone-check runs after forcing the report stage in a clone."""
+    files = {"README.md": "table\n", "reports/syntone/results.md": "| a |\n", "reports/syntone/a.png": "png"}
+
+    def commit(cpu: str) -> None:
+        for name, text in {**files, "reports/syntone/machine.json": json.dumps({"cpu": cpu})}.items():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+        subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+        author = ["-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run(["git", *author, "commit", "-qm", cpu], cwd=tmp_path, check=True)
+
+    def compare() -> subprocess.CompletedProcess:
+        script = REPO / ".ci" / "compare-reports"
+        return subprocess.run([sys.executable, script], cwd=tmp_path, capture_output=True, text=True)
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    commit(cpu_model())
+    assert compare().returncode == 0
+    (tmp_path / "reports/syntone/a.png").write_text("other bits")
+    assert "on the CPU model that built them" in compare().stderr  # same CPU model: every byte counts
+    commit("Another CPU")
+    (tmp_path / "reports/syntone/a.png").write_text("other bits again")
+    passed = compare()
+    assert passed.returncode == 0 and "1 media files differ" in passed.stdout
+    (tmp_path / "reports/syntone/results.md").write_text("| b |\n")
+    assert "the tables differ" in compare().stderr

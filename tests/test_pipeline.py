@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from synaudio.command import cpu_model
 from synaudio.store import load_dataset
 from tests.conftest import BIN, REPO, TINY, copy_project, dvc, full_params_yaml, git
 
@@ -218,14 +219,6 @@ def output_hashes(project: Path) -> dict[str, str]:
         and path.name not in ("training.json", ".gitignore")
         and "/checkpoints/" not in (name := path.relative_to(project).as_posix())
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name, as the kernel reports it."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 MACHINE_INDEPENDENT = ("/dataset/", "/features/", "/dataset.json", "/checks.json")

@@ -56,6 +56,16 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpu_model() -> str:
+    """The CPU's model name, as the kernel reports it: the last bits of the log-mel front-end
+    and of oneDNN's convolutions depend on it (README, "What is guaranteed")."""
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def cap_threads(threads: int) -> None:
     """Run torch, BLAS and scikit-learn on `threads` threads, as training does: two stages
     side by side then never oversubscribe the cores, and the numbers do not depend on how

@@ -28,7 +28,7 @@ import torch
 
 from synaudio import syntone_recipe as recipe
 from synaudio.atomic import atomic_directory, atomic_write_text
-from synaudio.command import cap_threads, cores
+from synaudio.command import cap_threads, cores, cpu_model
 from synaudio.declared import read_results, stage_id
 from synaudio.errors import UserError
 from synaudio.features import computed, load_features
@@ -43,6 +43,7 @@ from synaudio.store import load_dataset
 from synaudio.studies.syntone import page, tables
 from synaudio.studies.syntone.evaluation import FACTOR_NAMES
 
+MACHINE = "machine.json"  # the CPU model that built the page (.ci/compare-reports reads it)
 LABELS = {"mig": "MIG", "sap": "SAP", "dcimig": "DCIMIG", "jemmig": "JEMMIG", "modularity": "Modularity",
           "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
           "dci_informativeness": "DCI informativeness", "explicitness": "explicitness",
@@ -400,6 +401,8 @@ def build(params: Params, artifacts: Path, results: Path, out: Path, readme: Pat
         (staging / "results.md").write_text(markdown)
         table.to_csv(staging / "results.csv", index=False, lineterminator="\n")
         (staging / "ladder.md").write_text(ladder_markdown)
+        # the media's last bits depend on the CPU model: a rebuild elsewhere compares the tables
+        (staging / MACHINE).write_text(json.dumps({"cpu": cpu_model()}, indent=2) + "\n")
         ladder.to_csv(staging / "ladder.csv", index=False, lineterminator="\n")
         html = page.render(table, ladder, items, media, originals, summary, erasure, information, LABELS)
     atomic_write_text(out / "index.html", html)
