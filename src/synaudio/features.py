@@ -187,6 +187,15 @@ def computed(dataset_dir: Path, protocol: Protocol, spec: Features, split: Split
         yield folder
 
 
+def held_out_inputs(
+    dataset_dir: Path, protocol: Protocol, spec: Features, split: Split
+) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out clips' front-end, computed here (`computed`: why), and their rows."""
+    with computed(dataset_dir, protocol, spec, split) as folder:
+        rows, _, parts = load_features(folder, f"the {protocol.name} front-end computed in this stage")
+        return np.asarray(rows[parts["test"]]), parts["test"]
+
+
 def load_features(
     features_dir: Path, stage: str, dataset_dir: Path | None = None
 ) -> tuple[np.ndarray, dict[str, Any], dict]:

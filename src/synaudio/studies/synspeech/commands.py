@@ -305,10 +305,9 @@ def infomec(args: argparse.Namespace) -> None:
     """InfoMEC of one version's trained models (of one front-end arm) on the posterior means
     of the held-out clips the evaluation scores. Its own stage, reading a front-end it
     computes itself: see synaudio.studies.syntone.commands.infomec for why."""
-    import numpy as np
 
     from synaudio.atomic import atomic_directory
-    from synaudio.features import computed, load_features
+    from synaudio.features import held_out_inputs
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, encode, load_backbone
     from synaudio.store import load_dataset
@@ -332,15 +331,14 @@ def infomec(args: argparse.Namespace) -> None:
         stage.tracked(f"infomec speech/{version}{'/level' if level else ''}"),
         atomic_directory(args.out) as staging,
     ):
-        with computed(args.dataset, recipe.protocol(level), bench.features, bench.split) as folder:
-            rows, _, split = load_features(
-                folder, stage_id(schema.arm_stage("speech_infomec", level), version)
-            )
-            held_out = np.asarray(rows[split["test"]])
+        held_out, test_rows = held_out_inputs(
+            args.dataset, recipe.protocol(level), bench.features, bench.split
+        )
+        factors = dataset.factors.iloc[test_rows]
         for model, seed in wanted:
             model_dir = args.models / model / f"seed{seed}"
             means, _ = encode(load_backbone(model_dir, bench.latent_dim, factory), held_out)
-            information = evaluation.infomec_record(means, dataset.factors.iloc[split["test"]], seed)
+            information = evaluation.infomec_record(means, factors, seed)
             result = {"version": version, "model": model, **arm, "seed": seed,
                       "model_sha256": sha256_file(model_dir / MODEL_FILE), **information}  # fmt: skip
             write_json(staging / tables.infomec_file(model, seed), result)

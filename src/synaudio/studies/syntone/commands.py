@@ -133,10 +133,9 @@ def infomec(args: argparse.Namespace) -> None:
     from synaudio import syntone_recipe as recipe
     from synaudio.atomic import atomic_directory
     from synaudio.errors import UserError
-    from synaudio.features import computed, load_features
+    from synaudio.features import held_out_inputs
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, encode, load_backbone
-    from synaudio.metrics.infomec import record
     from synaudio.protocol import CORRECTED
     from synaudio.store import load_dataset
     from synaudio.studies.syntone import evaluation, tables
@@ -153,15 +152,12 @@ def infomec(args: argparse.Namespace) -> None:
     factors = load_dataset(args.dataset).factors
     truth = factors.loc[:, list(evaluation.FACTOR_COLUMNS)].to_numpy(dtype=np.float64)
     with stage.tracked("infomec syntone/corrected"), atomic_directory(args.out) as staging:
-        with computed(args.dataset, CORRECTED, params.features, params.split) as folder:
-            rows, _, split = load_features(folder, "infomec_corrected")
-            held_out = np.asarray(rows[split["test"]])
+        held_out, test_rows = held_out_inputs(args.dataset, CORRECTED, params.features, params.split)
         for model, seed in wanted:
             model_dir = args.models / model / f"seed{seed}"
             backbone = load_backbone(model_dir, params.training.latent_dim, recipe.backbone())
             means, _ = encode(backbone, held_out)
-            scores = evaluation.infomec_scores(truth[split["test"]], means, params.evaluation.bins, seed)
-            made = record(scores, evaluation.FACTOR_NAMES, seed)
+            made = evaluation.infomec_record(truth[test_rows], means, params.evaluation.bins, seed)
             result = {"model": model, "seed": seed, "protocol": CORRECTED.name,
                       "model_sha256": sha256_file(model_dir / MODEL_FILE), **made,
                       # as the evaluations write their metrics: one evaluation has no spread

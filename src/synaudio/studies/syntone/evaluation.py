@@ -22,7 +22,7 @@ import pandas as pd
 
 from synaudio import metrics
 from synaudio.inference import encode, reconstruction_and_kl
-from synaudio.metrics.infomec import infomec
+from synaudio.metrics.infomec import infomec, record
 from synaudio.metrics.information import information_per_latent
 from synaudio.metrics.inputs import discretize
 from synaudio.models.backbone import ConvVAE
@@ -126,8 +126,9 @@ def latent_information(truth: np.ndarray, codes: np.ndarray, bins: int) -> dict[
     return {name: [float(v) for v in row] for name, row in zip(FACTOR_NAMES, ratio, strict=True)}
 
 
-def infomec_scores(truth: np.ndarray, codes: np.ndarray, bins: int, seed: int) -> dict[str, Any]:
+def infomec_record(truth: np.ndarray, codes: np.ndarray, bins: int, seed: int) -> dict[str, Any]:
     """InfoMEC of held-out codes against the factors as the metrics suite bins them - the
     waveform by its classes, frequency and amplitude in `bins` equal bins (InfoMEC needs
-    discrete factors)."""
-    return infomec(discretize(truth, bins, FACTOR_KINDS).labels, codes, seed=seed)
+    discrete factors) - as metrics.infomec.record writes it."""
+    scores = infomec(discretize(truth, bins, FACTOR_KINDS).labels, codes, seed=seed)
+    return record(scores, FACTOR_NAMES, seed)
