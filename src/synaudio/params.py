@@ -669,6 +669,13 @@ class InputSizeSweep(TrainingDynamics):
     hop_lengths: list[int] = Field(default_factory=lambda: [512, 1024, 2048], min_length=1)
 
 
+class PaperInputSizeSweep(InputSizeSweep):
+    """The same sweep for the paper protocol's recipe (frame-max mel, its 20 epochs): its own
+    stages, beside the other protocol's."""
+
+    protocol: Literal["paper"] = "paper"
+
+
 class Analyses(_Section):
     """The representation analyses study (issue 18)."""
 
@@ -677,6 +684,7 @@ class Analyses(_Section):
     dynamics: TrainingDynamics = TrainingDynamics()
     paper_dynamics: PaperTrainingDynamics = PaperTrainingDynamics()
     input_size: InputSizeSweep = InputSizeSweep()
+    paper_input_size: PaperInputSizeSweep = PaperInputSizeSweep()
 
 
 class Params(_Section):
@@ -790,7 +798,7 @@ class Params(_Section):
             unknown = [name for name in names if name not in trained]
             if unknown:
                 raise _invalid(f"analyses.syntone_layers.{field}", f"{unknown} are not trained ({trained})")
-        for key in ("dynamics", "paper_dynamics", "input_size"):
+        for key in ("dynamics", "paper_dynamics", "input_size", "paper_input_size"):
             unknown = [name for name in getattr(self.analyses, key).models if name not in self.models]
             if unknown:
                 raise _invalid(
@@ -805,11 +813,12 @@ class Params(_Section):
     def _input_sizes_fit(self) -> None:
         """The SynTone encoder halves both sides of its input once per conv block (the frames a
         hop gives depend on syntone.duration, which a sweep may vary: the stage checks them)."""
-        wrong = [m for m in self.analyses.input_size.n_mels if m % SYNTONE.downsampling]
-        if wrong:
-            raise _invalid(
-                "analyses.input_size.n_mels", f"{wrong} are not multiples of {SYNTONE.downsampling}"
-            )
+        for key in ("input_size", "paper_input_size"):
+            wrong = [m for m in getattr(self.analyses, key).n_mels if m % SYNTONE.downsampling]
+            if wrong:
+                raise _invalid(
+                    f"analyses.{key}.n_mels", f"{wrong} are not multiples of {SYNTONE.downsampling}"
+                )
 
     def _ssl_speakers_unseen(self) -> None:
         """Pretraining's version exists, its clips are long enough for the views' crop, no

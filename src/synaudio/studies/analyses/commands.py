@@ -6,8 +6,9 @@ analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone proto
 analyses-dynamics-train / analyses-dynamics (dynamics_train, training_dynamics: saturation and
 layer probes over training; with --block paper_dynamics the paper protocol's,
 paper_dynamics_train and paper_training_dynamics), and analyses-input-size-train / analyses-input-size
-(input_size_train, input_size_sweep: the same model on inputs of other sizes); analyses-report
-(analyses_report: reports/analyses.html)."""
+(input_size_train, input_size_sweep: the same model on inputs of other sizes; with --block
+paper_input_size the paper protocol's, paper_input_size_train and paper_input_size_sweep);
+analyses-report (analyses_report: reports/analyses.html)."""
 
 from __future__ import annotations
 
@@ -117,9 +118,16 @@ def _dynamics_train_arguments(parser: argparse.ArgumentParser) -> None:
 DYNAMICS = {"dynamics": "analyses training dynamics", "paper_dynamics": "analyses training dynamics (paper)"}
 
 
-def _block(parser: argparse.ArgumentParser) -> None:
+# params analyses.<block>: one protocol's input-size sweep -> (the MLflow run of its table, its
+# trainings' runs' prefix)
+INPUT_SIZE = {"input_size": ("analyses input size", "input size"),
+              "paper_input_size": ("analyses input size (paper)", "input size (paper)")}  # fmt: skip
+
+
+def _block(parser: argparse.ArgumentParser, blocks: Iterable[str] = tuple(DYNAMICS)) -> None:
+    blocks = tuple(blocks)
     parser.add_argument(
-        "--block", choices=tuple(DYNAMICS), default="dynamics", help="its params block (default: %(default)s)"
+        "--block", choices=blocks, default=blocks[0], help="its params block (default: %(default)s)"
     )
 
 
@@ -170,6 +178,7 @@ def _input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-mels", type=int, required=True, help="in analyses.input_size.n_mels")
     parser.add_argument("--hop-length", type=int, required=True, help="in analyses.input_size.hop_lengths")
     _dynamics_train_arguments(parser)
+    _block(parser, INPUT_SIZE)
 
 
 def input_size_train(args: argparse.Namespace) -> None:
@@ -177,19 +186,21 @@ def input_size_train(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import dynamics, input_size
 
     stage = Stage.open(args)
-    sweep = stage.params.analyses.input_size
+    sweep = getattr(stage.params.analyses, args.block)
     for flag, value, grid in (("--n-mels", args.n_mels, sweep.n_mels),
                               ("--hop-length", args.hop_length, sweep.hop_lengths)):  # fmt: skip
         if value not in grid:
-            raise UserError(f"{flag} {value}: not in params analyses.input_size ({grid}); add it there")
-    input_size.input_for(stage.params, args.n_mels, args.hop_length)  # before any work
+            raise UserError(f"{flag} {value}: not in params analyses.{args.block} ({grid}); add it there")
+    mels, frames = input_size.input_for(stage.params, args.n_mels, args.hop_length, args.block)  # first
     spec = stage.params.features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
-    dynamics.train(stage, args, "input_size", spec)
+    run = f"{INPUT_SIZE[args.block][1]} {mels}x{frames} {args.model}/seed{args.seed}"
+    dynamics.train(stage, args, args.block, spec, run)
 
 
 def _input_size_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, required=True, help="the sweep's trainings' folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the table and figure")
+    _block(parser, INPUT_SIZE)
 
 
 def input_size_sweep(args: argparse.Namespace) -> None:
@@ -198,8 +209,8 @@ def input_size_sweep(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import input_size
 
     stage = Stage.open(args)
-    with stage.tracked("analyses input size"):
-        curves = input_size.table(args.models, stage.params)
+    with stage.tracked(INPUT_SIZE[args.block][0]):
+        curves = input_size.table(args.models, stage.params, args.block)
         with atomic_directory(args.out) as tmp:
             curves.to_csv(tmp / "input_size.csv", index=False, lineterminator="\n")
             (tmp / "input_size.md").write_text(input_size.markdown(curves))
@@ -265,14 +276,14 @@ COMMANDS = (
     Command(
         "analyses-input-size-train",
         "train a SynTone model by its protocol's recipe on a front-end of another size (n_mels x hop), "
-        "observed every epoch (stage input_size_train)",
+        "observed every epoch (stages input_size_train, paper_input_size_train)",
         _input_size_train_arguments,
         input_size_train,
     ),
     Command(
         "analyses-input-size",
         "the input-size sweep: saturation and layer probes by input size beside each layer's receptive "
-        "field, table and figure (stage input_size_sweep)",
+        "field, table and figure (stages input_size_sweep, paper_input_size_sweep)",
         _input_size_arguments,
         input_size_sweep,
     ),

@@ -42,10 +42,15 @@ def measure(inputs: np.ndarray, labels: pd.DataFrame, split: tuple) -> Callable[
 
 
 def train(
-    stage: Stage, args: argparse.Namespace, what: str = "dynamics", spec: Features | None = None
+    stage: Stage,
+    args: argparse.Namespace,
+    what: str = "dynamics",
+    spec: Features | None = None,
+    run: str | None = None,
 ) -> None:
     """Train `args.model` at `args.seed` by the protocol's recipe, observed every epoch;
-    `what`: the analyses block that sets it, `spec`: another front-end (the input-size sweep)."""
+    `what`: the analyses block that sets it, `spec`: another front-end and `run`: its MLflow
+    run's name (the input-size sweep)."""
     from synaudio import syntone_recipe as recipe
     from synaudio.command import run_training
     from synaudio.features import split_rows
@@ -65,16 +70,13 @@ def train(
     observer = EpochObserver(
         KEY, measure(inputs[clips], labels, layers.probe_split(len(clips), settings.seed))
     )
-    size = inputs.shape[1:]
-    run = f"dynamics {model}/{protocol.name}/seed{args.seed}"
     args.dataset = dataset  # what run_training logs as the training data
     run_training(
-        stage, args, run if spec is None else f"input size {size[0]}x{size[1]} {model}/seed{args.seed}",
-        inputs, train_rows, held_out,
+        stage, args, run or f"dynamics {model}/{protocol.name}/seed{args.seed}", inputs, train_rows, held_out,
         logged=({"features": manifest}, manifest["dataset_digest"], "syntone"),
         data_digest=manifest["sha256"],
         config=recipe.config(params, model, protocol), objective=params.models[model],
-        backbone=recipe.backbone(size), labels={"model": model, "protocol": protocol.name},
+        backbone=recipe.backbone(inputs.shape[1:]), labels={"model": model, "protocol": protocol.name},
         observers=[observer],
     )  # fmt: skip
 

@@ -31,14 +31,15 @@ def folder(n_mels: int, hop_length: int) -> str:
     return f"mels{n_mels}-hop{hop_length}"
 
 
-def input_for(params: Params, n_mels: int, hop_length: int) -> tuple[int, int]:
-    """The mels x frames of a grid point, if the encoder can halve both sides once per block."""
+def input_for(params: Params, n_mels: int, hop_length: int, block: str = "input_size") -> tuple[int, int]:
+    """The mels x frames of a grid point of params analyses.<block>, if the encoder can
+    halve both sides once per conv block."""
     size = params.syntone_input(n_mels, hop_length)
     if any(side % SYNTONE.downsampling for side in size):
         raise UserError(
-            f"analyses.input_size: {n_mels} mels x hop {hop_length} gives {size[0]} x {size[1]} "
+            f"analyses.{block}: {n_mels} mels x hop {hop_length} gives {size[0]} x {size[1]} "
             f"(frames = syntone.duration * sample_rate // hop_length + 1); both must be multiples of "
-            f"{SYNTONE.downsampling}: change analyses.input_size.n_mels / hop_lengths"
+            f"{SYNTONE.downsampling}: change analyses.{block}.n_mels / hop_lengths"
         )
     return size
 
@@ -59,13 +60,13 @@ def spans(field: tuple[int, int] | None, size: tuple[int, int]) -> str:
     return "both" if len(axes) == 2 else axes[0] if axes else "neither"
 
 
-def table(models: Path, params: Params) -> pd.DataFrame:
-    """Every observed training of the grid, one row per epoch and layer (dynamics.table's),
-    with its input size, the layer's receptive field and the axes it spans."""
-    settings = params.analyses.input_size
+def table(models: Path, params: Params, block: str = "input_size") -> pd.DataFrame:
+    """Every observed training of params analyses.<block>'s grid, one row per epoch and layer
+    (dynamics.table's), with its input size, the layer's receptive field and the axes it spans."""
+    settings = getattr(params.analyses, block)
     parts = []
     for n_mels, hop in product(settings.n_mels, settings.hop_lengths):
-        size = input_for(params, n_mels, hop)
+        size = input_for(params, n_mels, hop, block)
         fields = block_fields(*size)
         part = dynamics.table(models / folder(n_mels, hop), settings.models, settings.seeds)
         part.insert(1, "input", f"{size[0]} x {size[1]}")
