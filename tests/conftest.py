@@ -101,6 +101,7 @@ TINY: dict[str, Any] = {
         "dynamics": {"models": ["vae", "factor_vae"], "clips": 12},
         "paper_dynamics": {"clips": 12},
         "input_size": {"n_mels": [32], "hop_lengths": [1024, 2048], "clips": 12},  # 32 x 16, 32 x 8
+        "paper_input_size": {"n_mels": [32], "hop_lengths": [2048], "clips": 12},  # 32 x 8
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

@@ -4,11 +4,13 @@ and both stages' outputs on the tiny pipeline."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 from synaudio.errors import UserError
 from synaudio.params import validate
@@ -44,7 +46,7 @@ def test_the_page_renders_markdown_tables_escaped() -> None:
     assert report.span([0.621, 0.649, 0.63]) == "0.62-0.65" and report.span([0.5, 0.501]) == "0.50"
 
 
-def test_the_pipeline_sweeps_input_sizes_beside_their_fields(reproduced: Path) -> None:
+def test_the_pipeline_sweeps_input_sizes_beside_their_fields(reproduced: Path, tracking_uri: str) -> None:
     out = reproduced / "artifacts" / "analyses" / "input_size" / "sweep"
     curves = pd.read_csv(out / "input_size.csv")
     assert list(dict.fromkeys(curves["input"])) == ["32 x 16", "32 x 8"]
@@ -54,13 +56,21 @@ def test_the_pipeline_sweeps_input_sizes_beside_their_fields(reproduced: Path) -
     assert last.loc["block1", "spans"] == "neither" and last.loc["mean", "field"] == "all"
     assert "| vae 32 x 8 | block2 | 10 x 10 | frames |" in (out / "input_size.md").read_text()
     assert (out / "input_size.png").stat().st_size > 10_000
+    paper = reproduced / "artifacts" / "analyses" / "paper_input_size"
+    curves = pd.read_csv(paper / "sweep" / "input_size.csv")  # the paper protocol's recipe, its own grid
+    assert list(dict.fromkeys(curves["input"])) == ["32 x 8"] and curves["epoch"].max() == 2
+    trained = json.loads((paper / "models/mels32-hop2048/vae/seed0/training.json").read_text())
+    run = MlflowClient(tracking_uri).get_run(trained["provenance"]["mlflow_run_id"])
+    assert trained["protocol"] == "paper" and run.info.run_name == "input size (paper) 32x8 vae/seed0"
 
 
 def test_the_pipeline_writes_one_page_for_every_analysis(reproduced: Path) -> None:
     reports = reproduced / "reports"
     page = (reports / "analyses.html").read_text()
-    for section in ("fields", "speech", "syntone", "similarity", "dynamics", "input_size", "provenance"):
+    for section in ("fields", "speech", "syntone", "similarity", "dynamics", "paper_dynamics", "input_size",
+                    "paper_input_size", "provenance"):  # fmt: skip
         assert f'id="{section}"' in page
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 17 and all((reports / src).stat().st_size > 10_000 for src in images)
+    assert len(images) == 18 and all((reports / src).stat().st_size > 10_000 for src in images)
     assert "<td>input_size mels32-hop2048/vae/seed0</td>" in page and "{{" not in page
+    assert "<td>paper_input_size mels32-hop2048/vae/seed0</td>" in page

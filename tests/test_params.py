@@ -99,6 +99,16 @@ MISTAKES = [
         "corrected",
         "analyses.paper_dynamics.protocol: Input should be 'paper'",
     ),
+    (
+        "analyses.paper_input_size.protocol",
+        "corrected",
+        "analyses.paper_input_size.protocol: Input should be 'paper'",
+    ),
+    (
+        "analyses.paper_input_size.n_mels",
+        [36],
+        "analyses.paper_input_size.n_mels: [36] are not multiples of 8",
+    ),
 ]
 
 

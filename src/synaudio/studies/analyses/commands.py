@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from synaudio.command import Command, Stage
+from synaudio.studies.analyses.runs import DYNAMICS, INPUT_SIZE, RUNS, sweep_training
 
 
 def _fields_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,7 @@ def fields(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import fields
 
     stage = Stage.open(args)
-    with stage.tracked("analyses receptive fields"):
+    with stage.tracked(RUNS["fields"]):
         rows = fields.table(stage.params)
         with atomic_directory(args.out) as tmp:
             write_json(tmp / "manifest.json", {"rows": rows})
@@ -86,7 +87,7 @@ def layers(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import layers
 
     stage = Stage.open(args, threads=True)
-    with stage.tracked("analyses layers"):
+    with stage.tracked(RUNS["speech"]):
         table, tables = layers.analyse(stage.params, args.speech, args.datasets, args.ssl)
         _write_layers(stage, args.out, table, tables)
 
@@ -100,7 +101,7 @@ def syntone_layers(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import layers
 
     stage = Stage.open(args, threads=True)
-    with stage.tracked("analyses syntone layers"):
+    with stage.tracked(RUNS["syntone"]):
         table, tables = layers.analyse_syntone(stage.params, args.syntone)
         _write_layers(stage, args.out, table, tables)
 
@@ -114,18 +115,7 @@ def _dynamics_train_arguments(parser: argparse.ArgumentParser) -> None:
     training_outputs(parser)
 
 
-# params analyses.<block>: one protocol's observed trainings, and the MLflow run of their curves
-DYNAMICS = {"dynamics": "analyses training dynamics", "paper_dynamics": "analyses training dynamics (paper)"}
-
-
-# params analyses.<block>: one protocol's input-size sweep -> (the MLflow run of its table, its
-# trainings' runs' prefix)
-INPUT_SIZE = {"input_size": ("analyses input size", "input size"),
-              "paper_input_size": ("analyses input size (paper)", "input size (paper)")}  # fmt: skip
-
-
-def _block(parser: argparse.ArgumentParser, blocks: Iterable[str] = tuple(DYNAMICS)) -> None:
-    blocks = tuple(blocks)
+def _block(parser: argparse.ArgumentParser, blocks: tuple[str, ...] = DYNAMICS) -> None:
     parser.add_argument(
         "--block", choices=blocks, default=blocks[0], help="its params block (default: %(default)s)"
     )
@@ -155,7 +145,7 @@ def dynamics_curves(args: argparse.Namespace) -> None:
 
     stage = Stage.open(args)
     settings = getattr(stage.params.analyses, args.block)
-    with stage.tracked(DYNAMICS[args.block]):
+    with stage.tracked(RUNS[args.block]):
         curves = dynamics.table(args.models, settings.models, settings.seeds)
         columns = _measured(curves)
         with atomic_directory(args.out) as tmp:
@@ -193,7 +183,7 @@ def input_size_train(args: argparse.Namespace) -> None:
             raise UserError(f"{flag} {value}: not in params analyses.{args.block} ({grid}); add it there")
     mels, frames = input_size.input_for(stage.params, args.n_mels, args.hop_length, args.block)  # first
     spec = stage.params.features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
-    run = f"{INPUT_SIZE[args.block][1]} {mels}x{frames} {args.model}/seed{args.seed}"
+    run = sweep_training(args.block, mels, frames, args.model, args.seed)
     dynamics.train(stage, args, args.block, spec, run)
 
 
@@ -209,7 +199,7 @@ def input_size_sweep(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import input_size
 
     stage = Stage.open(args)
-    with stage.tracked(INPUT_SIZE[args.block][0]):
+    with stage.tracked(RUNS[args.block]):
         curves = input_size.table(args.models, stage.params, args.block)
         with atomic_directory(args.out) as tmp:
             curves.to_csv(tmp / "input_size.csv", index=False, lineterminator="\n")

@@ -24,21 +24,20 @@ from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import training_provenance
 from synaudio.params import Params
 from synaudio.report.output import Output, render
+from synaudio.studies.analyses.runs import DYNAMICS, INPUT_SIZE, RUNS
 
 OVER_TRAINING = ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx")
-# section -> (the folder under artifacts/analyses, its stage, its MLflow run, its figures)
-SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "fields": ("fields", "receptive_fields", "analyses receptive fields", ()),
-    "speech": ("layers", "layer_analysis", "analyses layers", ("layers", "across", "within", "latent")),
-    "syntone": ("syntone_layers", "syntone_layer_analysis", "analyses syntone layers",
-                ("layers", "across", "within", "latent")),
-    "dynamics": ("dynamics/curves", "training_dynamics", "analyses training dynamics", OVER_TRAINING),
-    "paper_dynamics": ("paper_dynamics/curves", "paper_training_dynamics",
-                       "analyses training dynamics (paper)", OVER_TRAINING),
-    "input_size": ("input_size/sweep", "input_size_sweep", "analyses input size", ("input_size",)),
-}  # fmt: skip
-TRAININGS = {"dynamics": "dynamics/models", "paper_dynamics": "paper_dynamics/models",
-             "input_size": "input_size/models"}  # observed trainings  # fmt: skip
+# section -> (the folder under artifacts/analyses, its stage, its figures); runs.RUNS: its MLflow run
+SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "fields": ("fields", "receptive_fields", ()),
+    "speech": ("layers", "layer_analysis", ("layers", "across", "within", "latent")),
+    "syntone": ("syntone_layers", "syntone_layer_analysis", ("layers", "across", "within", "latent")),
+    "dynamics": ("dynamics/curves", "training_dynamics", OVER_TRAINING),
+    "paper_dynamics": ("paper_dynamics/curves", "paper_training_dynamics", OVER_TRAINING),
+    "input_size": ("input_size/sweep", "input_size_sweep", ("input_size",)),
+    "paper_input_size": ("paper_input_size/sweep", "paper_input_size_sweep", ("input_size",)),
+}
+TRAININGS = {key: f"{key}/models" for key in (*DYNAMICS, *INPUT_SIZE)}  # the observed trainings
 
 
 def markdown_html(text: str) -> Markup:
@@ -122,14 +121,15 @@ def _add_facts(analyses: Path, sections: dict[str, dict[str, Any]]) -> None:
         sections[key]["similarity"] = similarity_facts(json.loads((source / "similarity.json").read_text()))
         groups = layers["model"].str.rpartition("/")[0]  # SynTone's protocol; "" for SynSpeech
         sections[key]["facts"] = {g: layer_facts(layers[groups == g]) for g in dict.fromkeys(groups)}
-    for key in ("dynamics", "paper_dynamics"):
+    for key in DYNAMICS:
         curves = pd.read_csv(analyses / SECTIONS[key][0] / "dynamics.csv")
         epochs = (0, 1, int(curves["epoch"].max()))  # untrained, after the first epoch, at the end
         sections[key]["facts"] = [layer_facts(curves[curves["epoch"] == epoch]) for epoch in epochs]
-    sweep = pd.read_csv(analyses / SECTIONS["input_size"][0] / "input_size.csv")
-    last = sweep[sweep["epoch"] == sweep.groupby("input")["epoch"].transform("max")]
-    sections["input_size"]["facts"] = {size: layer_facts(last[last["input"] == size])
-                                       for size in dict.fromkeys(last["input"])}  # fmt: skip
+    for key in INPUT_SIZE:
+        sweep = pd.read_csv(analyses / SECTIONS[key][0] / "input_size.csv")
+        last = sweep[sweep["epoch"] == sweep.groupby("input")["epoch"].transform("max")]
+        sections[key]["facts"] = {size: layer_facts(last[last["input"] == size])
+                                  for size in dict.fromkeys(last["input"])}  # fmt: skip
     for key in TRAININGS:
         sections[key]["trainings"] = _observed(analyses, key)
 
@@ -140,15 +140,17 @@ def build(params: Params, analyses: Path, out: Path) -> dict[str, Any]:
     sections: dict[str, dict[str, Any]] = {}
     with atomic_directory(out / "analyses") as staging:
         output = Output(staging, "analyses")
-        for key, (folder, stage, run, figures) in SECTIONS.items():
+        for key, (folder, stage, figures) in SECTIONS.items():
             source = analyses / folder
             table = next(source.glob("*.md"))
             links = {}
             for figure in figures:
                 shutil.copyfile(source / f"{figure}.png", output.path(f"{key}/{figure}.png"))
                 links[figure] = output.link(f"{key}/{figure}.png")
-            sections[key] = {"stage": stage, "run": run, "figures": links, "source": f"{folder}/{table.name}",
-                             "table": markdown_html(table.read_text())}  # fmt: skip
+            sections[key] = {
+                "stage": stage, "run": RUNS[key], "figures": links,
+                "source": f"{folder}/{table.name}", "table": markdown_html(table.read_text()),
+            }  # fmt: skip
         _add_facts(analyses, sections)
         (staging / "manifest.json").write_text(  # the folder's signature: ours to replace (synaudio.atomic)
             json.dumps({"page": "analyses.html", "sections": list(SECTIONS)}, indent=2) + "\n"
