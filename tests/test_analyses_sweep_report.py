@@ -67,10 +67,10 @@ def test_the_pipeline_sweeps_input_sizes_beside_their_fields(reproduced: Path, t
 def test_the_pipeline_writes_one_page_for_every_analysis(reproduced: Path) -> None:
     reports = reproduced / "reports"
     page = (reports / "analyses.html").read_text()
-    for section in ("fields", "speech", "syntone", "similarity", "dynamics", "paper_dynamics", "input_size",
-                    "paper_input_size", "provenance"):  # fmt: skip
+    for section in ("fields", "speech", "syntone", "similarity", "dynamics", "paper_dynamics",
+                    "speech_dynamics", "input_size", "paper_input_size", "provenance"):  # fmt: skip
         assert f'id="{section}"' in page
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 18 and all((reports / src).stat().st_size > 10_000 for src in images)
+    assert len(images) == 22 and all((reports / src).stat().st_size > 10_000 for src in images)
     assert "<td>input_size mels32-hop2048/vae/seed0</td>" in page and "{{" not in page
     assert "<td>paper_input_size mels32-hop2048/vae/seed0</td>" in page

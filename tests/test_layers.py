@@ -204,3 +204,23 @@ def test_the_paper_protocol_is_observed_by_its_own_recipe(reproduced: Path) -> N
     ).read_bytes()
     page = (reproduced / "reports" / "analyses.html").read_text()
     assert 'id="paper_dynamics"' in page and "Over training: the paper protocol" in page
+
+
+def test_a_synspeech_model_is_observed_by_the_speech_recipe(reproduced: Path) -> None:
+    """The SynSpeech over-training (the kit's speech recipe, the front-end computed in the
+    stage): at the benchmark's own epochs it gives the benchmark's model bytes, and its
+    curves probe the speech factors at every layer of the speech encoder."""
+    out = reproduced / "artifacts" / "analyses" / "speech_dynamics"
+    curves = pd.read_csv(out / "curves" / "dynamics.csv")
+    assert list(dict.fromkeys(curves["model"])) == ["vae"] and curves["saturation"].between(0, 1).all()
+    assert {"probe_speaker_id", "probe_gender", "probe_keyword"} <= set(curves)
+    assert len(curves) == 2 * 7  # epochs 0 and 1 x four blocks, two dense layers and the means
+    summary = json.loads((out / "models" / "vae" / "seed0" / "training.json").read_text())
+    committed = reproduced / "artifacts" / "speech" / "small" / "models" / "vae" / "seed0"
+    assert summary["epochs"] == json.loads((committed / "training.json").read_text())["epochs"] == 1
+    observed = out / "models" / "vae" / "seed0" / "model.pt"
+    assert observed.read_bytes() == (committed / "model.pt").read_bytes()
+    for figure in ("saturation", "probe_speaker_id", "probe_gender", "probe_keyword"):
+        assert (out / "curves" / f"{figure}.png").stat().st_size > 10_000
+    page = (reproduced / "reports" / "analyses.html").read_text()
+    assert 'id="speech_dynamics"' in page and "Over training: SynSpeech small" in page

@@ -676,6 +676,18 @@ class PaperInputSizeSweep(InputSizeSweep):
     protocol: Literal["paper"] = "paper"
 
 
+class SpeechTrainingDynamics(LayerSettings):
+    """Saturation and layer probes over training on SynSpeech: models of the speech benchmark
+    trained again by its recipe on one version - for `epochs`, not the benchmark's CPU budget,
+    so that there is a curve - measured on its held-out clips after every epoch."""
+
+    version: str = "small"  # a synspeech.versions entry: its clips and the benchmark's split of them
+    models: list[str] = Field(default_factory=lambda: ["vae"], min_length=1)
+    seeds: Seeds = Field(default_factory=lambda: [0])
+    epochs: int = Field(default=10, ge=1)
+    factors: list[str] = Field(default_factory=lambda: ["speaker_id", "gender", "keyword"], min_length=1)
+
+
 class Analyses(_Section):
     """The representation analyses study (issue 18)."""
 
@@ -685,6 +697,7 @@ class Analyses(_Section):
     paper_dynamics: PaperTrainingDynamics = PaperTrainingDynamics()
     input_size: InputSizeSweep = InputSizeSweep()
     paper_input_size: PaperInputSizeSweep = PaperInputSizeSweep()
+    speech_dynamics: SpeechTrainingDynamics = SpeechTrainingDynamics()
 
 
 class Params(_Section):
@@ -769,7 +782,8 @@ class Params(_Section):
             )
 
     def _layers_on_trained_models(self) -> None:
-        """The layer analysis reads models the speech benchmark trains, on clips it holds out."""
+        """The layer analysis reads models the speech benchmark trains, on clips it holds out; the
+        SynSpeech over-training measures on the clips its version holds out."""
         layers = self.analyses.layers
         if layers.version not in self.speech.versions:
             raise _invalid("analyses.layers.version", f"{layers.version!r} is not under speech.versions")
@@ -782,10 +796,18 @@ class Params(_Section):
             unknown = [name for name in names if name not in trained]
             if unknown:
                 raise _invalid(f"analyses.layers.{field}", f"{unknown} are not under {key}")
-        clips = self.synspeech.versions[layers.version].n_clips
-        held_out = round(clips * self.speech.split.test_fraction)
-        if layers.clips > held_out:
-            raise _invalid("analyses.layers.clips", f"{layers.clips} exceeds the {held_out} held-out clips")
+        for key in ("layers", "speech_dynamics"):
+            settings = getattr(self.analyses, key)
+            if settings.version not in self.synspeech.versions:
+                raise _invalid(
+                    f"analyses.{key}.version", f"{settings.version!r} is not under synspeech.versions"
+                )
+            clips = self.synspeech.versions[settings.version].n_clips
+            held_out = round(clips * self.speech.split.test_fraction)
+            if settings.clips > held_out:
+                raise _invalid(
+                    f"analyses.{key}.clips", f"{settings.clips} exceeds the {held_out} held-out clips"
+                )
 
     def _syntone_layers_on_trained_models(self) -> None:
         """The SynTone layer analysis reads models both protocols train (its clips are checked
@@ -798,7 +820,7 @@ class Params(_Section):
             unknown = [name for name in names if name not in trained]
             if unknown:
                 raise _invalid(f"analyses.syntone_layers.{field}", f"{unknown} are not trained ({trained})")
-        for key in ("dynamics", "paper_dynamics", "input_size", "paper_input_size"):
+        for key in ("dynamics", "paper_dynamics", "input_size", "paper_input_size", "speech_dynamics"):
             unknown = [name for name in getattr(self.analyses, key).models if name not in self.models]
             if unknown:
                 raise _invalid(

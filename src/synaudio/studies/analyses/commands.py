@@ -8,6 +8,8 @@ layer probes over training; with --block paper_dynamics the paper protocol's,
 paper_dynamics_train and paper_training_dynamics), and analyses-input-size-train / analyses-input-size
 (input_size_train, input_size_sweep: the same model on inputs of other sizes; with --block
 paper_input_size the paper protocol's, paper_input_size_train and paper_input_size_sweep);
+analyses-speech-dynamics-train (speech_dynamics_train: a SynSpeech model observed the same way;
+its curves: analyses-dynamics --block speech_dynamics, speech_training_dynamics);
 analyses-report (analyses_report: reports/analyses.html)."""
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from synaudio.command import Command, Stage
-from synaudio.studies.analyses.runs import DYNAMICS, INPUT_SIZE, RUNS, sweep_training
+from synaudio.studies.analyses.runs import DYNAMICS, INPUT_SIZE, OBSERVED, RUNS, sweep_training
 
 
 def _fields_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,13 +108,17 @@ def syntone_layers(args: argparse.Namespace) -> None:
         _write_layers(stage, args.out, table, tables)
 
 
-def _dynamics_train_arguments(parser: argparse.ArgumentParser) -> None:
+def _model_seed_outputs(parser: argparse.ArgumentParser) -> None:
     from synaudio.command import seed, training_outputs
 
     parser.add_argument("--model", required=True, help="a block under models:")
     parser.add_argument("--seed", type=seed, required=True, help="the training's seed")
-    parser.add_argument("--syntone", type=Path, required=True, help="the SynTone study's artifacts folder")
     training_outputs(parser)
+
+
+def _dynamics_train_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_seed_outputs(parser)
+    parser.add_argument("--syntone", type=Path, required=True, help="the SynTone study's artifacts folder")
 
 
 def _block(parser: argparse.ArgumentParser, blocks: tuple[str, ...] = DYNAMICS) -> None:
@@ -132,10 +138,21 @@ def dynamics_train(args: argparse.Namespace) -> None:
     dynamics.train(Stage.open(args), args, args.block)
 
 
+def _speech_dynamics_train_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_seed_outputs(parser)
+    parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
+
+
+def speech_dynamics_train(args: argparse.Namespace) -> None:
+    from synaudio.studies.analyses import dynamics
+
+    dynamics.train_speech(Stage.open(args), args)
+
+
 def _dynamics_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, required=True, help="the observed trainings' folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the table and figures")
-    _block(parser)
+    _block(parser, OBSERVED)
 
 
 def dynamics_curves(args: argparse.Namespace) -> None:
@@ -257,9 +274,16 @@ COMMANDS = (
         dynamics_train,
     ),
     Command(
+        "analyses-speech-dynamics-train",
+        "train a SynSpeech model by its study's recipe for analyses.speech_dynamics.epochs, measuring "
+        "saturation and layer probes after every epoch (stage speech_dynamics_train)",
+        _speech_dynamics_train_arguments,
+        speech_dynamics_train,
+    ),
+    Command(
         "analyses-dynamics",
         "the observed trainings' saturation and layer probes over the epochs: table and figures (stages "
-        "training_dynamics, paper_training_dynamics)",
+        "training_dynamics, paper_training_dynamics, speech_training_dynamics)",
         _dynamics_arguments,
         dynamics_curves,
     ),

@@ -81,6 +81,42 @@ def train(
     )  # fmt: skip
 
 
+def train_speech(stage: Stage, args: argparse.Namespace) -> None:
+    """Train `args.model` at `args.seed` by the SynSpeech study's recipe on params
+    analyses.speech_dynamics's version for its epochs, observed every epoch on that version's
+    held-out clips. The front-end is computed here, as for SynTone (module docstring)."""
+    from dataclasses import replace
+
+    from synaudio import speech_recipe as recipe
+    from synaudio.command import run_training
+    from synaudio.features import computed, load_features
+    from synaudio.store import load_dataset
+    from synaudio.studies.analyses import layers
+    from synaudio.training import EpochObserver
+
+    params, model = stage.params, stage.model(args.model)
+    settings = params.analyses.speech_dynamics
+    args.dataset = args.datasets / settings.version / "dataset"  # what run_training logs as the training data
+    with computed(args.dataset, recipe.PROTOCOL, params.speech.features, params.speech.split) as folder:
+        rows, manifest, split = load_features(folder, f"speech_features@{settings.version} (computed here)")
+        inputs = np.array(rows)
+    dataset = load_dataset(args.dataset)
+    clips = layers.analysed_clips(split["test"], settings, "analyses.speech_dynamics")
+    labels = layers.probe_labels(dataset.factors, clips, settings, "analyses.speech_dynamics")
+    observer = EpochObserver(
+        KEY, measure(inputs[clips], labels, layers.probe_split(len(clips), settings.seed))
+    )
+    run_training(
+        stage, args, f"dynamics {model}/speech-{settings.version}/seed{args.seed}",
+        inputs, split["train"], split["test"],
+        logged=({"features": manifest}, manifest["dataset_digest"], "synspeech"),
+        data_digest=manifest["sha256"],
+        config=replace(recipe.config(params, settings.version), epochs=settings.epochs),
+        objective=recipe.objective(params, model), backbone=recipe.backbone(params, dataset.audio.shape[1]),
+        labels={"model": model, "protocol": recipe.PROTOCOL.name}, observers=[observer],
+    )  # fmt: skip
+
+
 def table(models: Path, names: list[str], seeds: list[int]) -> pd.DataFrame:
     """One row per model, seed, epoch and layer from the observed trainings' training.json."""
     rows = []

@@ -2,7 +2,7 @@
 
 Reads what the analyses stages wrote (artifacts/analyses/: the receptive-field table, the
 SynSpeech and SynTone layer analyses, the observed trainings' curves and the input-size
-sweep), copies their figures next to the page and renders their Markdown tables; each
+sweeps), copies their figures next to the page and renders their Markdown tables; each
 section's paragraph takes its numbers from the same files, so the page stays true when a
 stage is re-run at another scale. Written staged and swapped in whole, the page last.
 """
@@ -24,9 +24,10 @@ from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import training_provenance
 from synaudio.params import Params
 from synaudio.report.output import Output, render
-from synaudio.studies.analyses.runs import DYNAMICS, INPUT_SIZE, RUNS
+from synaudio.studies.analyses.runs import INPUT_SIZE, OBSERVED, RUNS
 
 OVER_TRAINING = ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx")
+SPEECH_OVER_TRAINING = ("saturation", "probe_speaker_id", "probe_gender", "probe_keyword")
 # section -> (the folder under artifacts/analyses, its stage, its figures); runs.RUNS: its MLflow run
 SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "fields": ("fields", "receptive_fields", ()),
@@ -34,10 +35,11 @@ SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "syntone": ("syntone_layers", "syntone_layer_analysis", ("layers", "across", "within", "latent")),
     "dynamics": ("dynamics/curves", "training_dynamics", OVER_TRAINING),
     "paper_dynamics": ("paper_dynamics/curves", "paper_training_dynamics", OVER_TRAINING),
+    "speech_dynamics": ("speech_dynamics/curves", "speech_training_dynamics", SPEECH_OVER_TRAINING),
     "input_size": ("input_size/sweep", "input_size_sweep", ("input_size",)),
     "paper_input_size": ("paper_input_size/sweep", "paper_input_size_sweep", ("input_size",)),
 }
-TRAININGS = {key: f"{key}/models" for key in (*DYNAMICS, *INPUT_SIZE)}  # the observed trainings
+TRAININGS = {key: f"{key}/models" for key in (*OBSERVED, *INPUT_SIZE)}  # the observed trainings
 
 
 def markdown_html(text: str) -> Markup:
@@ -121,7 +123,7 @@ def _add_facts(analyses: Path, sections: dict[str, dict[str, Any]]) -> None:
         sections[key]["similarity"] = similarity_facts(json.loads((source / "similarity.json").read_text()))
         groups = layers["model"].str.rpartition("/")[0]  # SynTone's protocol; "" for SynSpeech
         sections[key]["facts"] = {g: layer_facts(layers[groups == g]) for g in dict.fromkeys(groups)}
-    for key in DYNAMICS:
+    for key in OBSERVED:
         curves = pd.read_csv(analyses / SECTIONS[key][0] / "dynamics.csv")
         epochs = (0, 1, int(curves["epoch"].max()))  # untrained, after the first epoch, at the end
         sections[key]["facts"] = [layer_facts(curves[curves["epoch"] == epoch]) for epoch in epochs]
@@ -155,7 +157,8 @@ def build(params: Params, analyses: Path, out: Path) -> dict[str, Any]:
         (staging / "manifest.json").write_text(  # the folder's signature: ours to replace (synaudio.atomic)
             json.dumps({"page": "analyses.html", "sections": list(SECTIONS)}, indent=2) + "\n"
         )
-        page = render(Path(__file__).parent / "analyses.html.j2", s=sections, settings=params.analyses)
+        page = render(Path(__file__).parent / "analyses.html.j2", s=sections, settings=params.analyses,
+                      speech_epochs=params.speech.epochs)  # fmt: skip
     atomic_write_text(out / "analyses.html", page)
     files = [p for p in (out / "analyses").rglob("*") if p.is_file()] + [out / "analyses.html"]
     return {"files": len(files), "bytes": sum(p.stat().st_size for p in files),

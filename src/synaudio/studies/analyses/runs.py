@@ -8,10 +8,12 @@ RUNS = {
     "syntone": "analyses syntone layers",
     "dynamics": "analyses training dynamics",
     "paper_dynamics": "analyses training dynamics (paper)",
+    "speech_dynamics": "analyses training dynamics (SynSpeech)",
     "input_size": "analyses input size",
     "paper_input_size": "analyses input size (paper)",
 }
-DYNAMICS = ("dynamics", "paper_dynamics")  # params analyses.<block>: a protocol's observed trainings
+DYNAMICS = ("dynamics", "paper_dynamics")  # params analyses.<block>: a SynTone protocol's observed trainings
+OBSERVED = (*DYNAMICS, "speech_dynamics")  # every block of observed trainings, SynSpeech's too
 INPUT_SIZE = ("input_size", "paper_input_size")  # params analyses.<block>: a protocol's input-size sweep
 
 

@@ -148,9 +148,10 @@ def _model_arguments(step: str) -> Callable[[argparse.ArgumentParser], None]:
 
 
 def train(args: argparse.Namespace) -> None:
+    from synaudio import speech_recipe as recipe
     from synaudio.command import train_model
     from synaudio.store import load_dataset
-    from synaudio.studies.synspeech import recipe, schema
+    from synaudio.studies.synspeech import schema
 
     stage = Stage.open(args)
     params, version, model = stage.params, _arm(stage.params, args), stage.model(args.model)
@@ -171,10 +172,11 @@ def train(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     from synaudio import features
+    from synaudio import speech_recipe as recipe
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, load_backbone
     from synaudio.store import load_dataset
-    from synaudio.studies.synspeech import evaluation, recipe, schema
+    from synaudio.studies.synspeech import evaluation, schema
 
     stage = Stage.open(args, threads=True)
     params, version, model = stage.params, _arm(stage.params, args), stage.model(args.model)
@@ -214,10 +216,11 @@ def _score_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def score(args: argparse.Namespace) -> None:
+    from synaudio import speech_recipe as recipe
     from synaudio.codes import read_codes
     from synaudio.features import split_rows
     from synaudio.store import dataset_digest, load_dataset
-    from synaudio.studies.synspeech import evaluation, recipe
+    from synaudio.studies.synspeech import evaluation
 
     stage = Stage.open(args, threads=True)
     params, version = stage.params, _benchmarked(stage.params, args.version)
@@ -306,12 +309,13 @@ def infomec(args: argparse.Namespace) -> None:
     of the held-out clips the evaluation scores. Its own stage, reading a front-end it
     computes itself: see synaudio.studies.syntone.commands.infomec for why."""
 
+    from synaudio import speech_recipe as recipe
     from synaudio.atomic import atomic_directory
     from synaudio.features import held_out_inputs
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, encode, load_backbone
     from synaudio.store import load_dataset
-    from synaudio.studies.synspeech import evaluation, recipe, schema, tables
+    from synaudio.studies.synspeech import evaluation, schema, tables
 
     stage = Stage.open(args, threads=True)
     params, version, level = stage.params, _arm(stage.params, args), args.level_normalised

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synaudio import speech_recipe as recipe
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import training_provenance
 from synaudio.declared import read_results, stage_id
@@ -35,7 +36,7 @@ from synaudio.report.inversion import Inverter, write_wav
 from synaudio.report.output import Output, decode, render
 from synaudio.report.readme import patch_readme
 from synaudio.store import load_dataset
-from synaudio.studies.synspeech import evaluation, recipe, schema, tables
+from synaudio.studies.synspeech import evaluation, schema, tables
 from synaudio.summaries import cell
 
 MARKERS = ("<!-- results:synspeech -->", "<!-- /results:synspeech -->")

@@ -1,9 +1,10 @@
-"""How the SynSpeech study trains: the conv VAE's speech preset over the whole clip's
-log-mel, the corrected protocol's per-sample ELBO with a fixed decoder variance (the
-benchmark was trained before the SynTone study's calibrated decoder and KL warm-up; moving
-it over is a retraining, issue 15), and its own settings (`params.speech`:
-latent size, batch, epochs per version). The objectives are the `models:` blocks; their
-batch / epoch overrides belong to the SynTone paper protocol and do not apply here.
+"""How the SynSpeech study trains (in the kit: the analyses study trains its models again):
+the conv VAE's speech preset over the whole clip's log-mel, the corrected protocol's
+per-sample ELBO with a fixed decoder variance (the benchmark was trained before the SynTone
+study's calibrated decoder and KL warm-up; moving it over is a retraining, issue 15), and its
+own settings (`params.speech`: latent size, batch, epochs per version). The objectives are
+the `models:` blocks; their batch / epoch overrides belong to the SynTone paper protocol and
+do not apply here.
 """
 
 from __future__ import annotations
