@@ -674,6 +674,7 @@ class PaperInputSizeSweep(InputSizeSweep):
     stages, beside the other protocol's."""
 
     protocol: Literal["paper"] = "paper"
+    hop_lengths: list[int] = Field(default_factory=lambda: [512, 1024], min_length=1)  # as run
 
 
 class SpeechTrainingDynamics(LayerSettings):
@@ -681,7 +682,7 @@ class SpeechTrainingDynamics(LayerSettings):
     trained again by its recipe on one version - for `epochs`, not the benchmark's CPU budget,
     so that there is a curve - measured on its held-out clips after every epoch."""
 
-    version: str = "small"  # a synspeech.versions entry: its clips and the benchmark's split of them
+    version: str = "small"  # a speech.versions entry: its clips and the benchmark's split of them
     models: list[str] = Field(default_factory=lambda: ["vae"], min_length=1)
     seeds: Seeds = Field(default_factory=lambda: [0])
     epochs: int = Field(default=10, ge=1)
@@ -785,8 +786,6 @@ class Params(_Section):
         """The layer analysis reads models the speech benchmark trains, on clips it holds out; the
         SynSpeech over-training measures on the clips its version holds out."""
         layers = self.analyses.layers
-        if layers.version not in self.speech.versions:
-            raise _invalid("analyses.layers.version", f"{layers.version!r} is not under speech.versions")
         checks = [("models", layers.models, self.speech.models, "speech.models"),
                   ("seeds", layers.seeds, self.speech.seeds, "speech.seeds"),
                   ("ssl_methods", layers.ssl_methods, list(self.ssl.methods), "ssl.methods")]  # fmt: skip
@@ -798,9 +797,9 @@ class Params(_Section):
                 raise _invalid(f"analyses.layers.{field}", f"{unknown} are not under {key}")
         for key in ("layers", "speech_dynamics"):
             settings = getattr(self.analyses, key)
-            if settings.version not in self.synspeech.versions:
+            if settings.version not in self.speech.versions:
                 raise _invalid(
-                    f"analyses.{key}.version", f"{settings.version!r} is not under synspeech.versions"
+                    f"analyses.{key}.version", f"{settings.version!r} is not under speech.versions"
                 )
             clips = self.synspeech.versions[settings.version].n_clips
             held_out = round(clips * self.speech.split.test_fraction)
