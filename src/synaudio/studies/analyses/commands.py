@@ -19,7 +19,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from synaudio.command import Command, Stage
-from synaudio.studies.analyses.runs import DYNAMICS, INPUT_SIZE, OBSERVED, RUNS, sweep_training
+
+# params analyses.<block> a command takes with --block (the CLI's choices; runs.py names their runs)
+DYNAMICS = ("dynamics", "paper_dynamics")  # a SynTone protocol's observed trainings
+OBSERVED = (*DYNAMICS, "speech_dynamics")  # every block of observed trainings, SynSpeech's too
+INPUT_SIZE = ("input_size", "paper_input_size")  # a SynTone protocol's input-size sweep
 
 
 def _fields_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +34,7 @@ def fields(args: argparse.Namespace) -> None:
     from synaudio.atomic import atomic_directory
     from synaudio.command import write_json
     from synaudio.studies.analyses import fields
+    from synaudio.studies.analyses.runs import RUNS
 
     stage = Stage.open(args)
     with stage.tracked(RUNS["fields"]):
@@ -87,6 +92,7 @@ def _write_layers(stage: Stage, out: Path, table, tables: dict) -> None:
 
 def layers(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import layers
+    from synaudio.studies.analyses.runs import RUNS
 
     stage = Stage.open(args, threads=True)
     with stage.tracked(RUNS["speech"]):
@@ -101,6 +107,7 @@ def _syntone_layers_arguments(parser: argparse.ArgumentParser) -> None:
 
 def syntone_layers(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import layers
+    from synaudio.studies.analyses.runs import RUNS
 
     stage = Stage.open(args, threads=True)
     with stage.tracked(RUNS["syntone"]):
@@ -159,6 +166,7 @@ def dynamics_curves(args: argparse.Namespace) -> None:
     from synaudio.atomic import atomic_directory
     from synaudio.report import figures
     from synaudio.studies.analyses import dynamics
+    from synaudio.studies.analyses.runs import RUNS
 
     stage = Stage.open(args)
     settings = getattr(stage.params.analyses, args.block)
@@ -191,6 +199,7 @@ def _input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
 def input_size_train(args: argparse.Namespace) -> None:
     from synaudio.errors import UserError
     from synaudio.studies.analyses import dynamics, input_size
+    from synaudio.studies.analyses.runs import sweep_training
 
     stage = Stage.open(args)
     sweep = getattr(stage.params.analyses, args.block)
@@ -214,6 +223,7 @@ def input_size_sweep(args: argparse.Namespace) -> None:
     from synaudio.atomic import atomic_directory
     from synaudio.report import figures
     from synaudio.studies.analyses import input_size
+    from synaudio.studies.analyses.runs import RUNS
 
     stage = Stage.open(args)
     with stage.tracked(RUNS[args.block]):

@@ -24,7 +24,7 @@ from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import training_provenance
 from synaudio.params import Params
 from synaudio.report.output import Output, render
-from synaudio.studies.analyses.runs import INPUT_SIZE, OBSERVED, RUNS
+from synaudio.studies.analyses.runs import RUNS
 
 OVER_TRAINING = ("saturation", "probe_waveform_idx", "probe_amplitude_idx", "probe_frequency_idx")
 SPEECH_OVER_TRAINING = ("saturation", "probe_speaker_id", "probe_gender", "probe_keyword")
@@ -39,6 +39,8 @@ SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "input_size": ("input_size/sweep", "input_size_sweep", ("input_size",)),
     "paper_input_size": ("paper_input_size/sweep", "paper_input_size_sweep", ("input_size",)),
 }
+OBSERVED = tuple(key for key, (folder, _, _) in SECTIONS.items() if folder.endswith("/curves"))
+INPUT_SIZE = tuple(key for key, (folder, _, _) in SECTIONS.items() if folder.endswith("/sweep"))
 TRAININGS = {key: f"{key}/models" for key in (*OBSERVED, *INPUT_SIZE)}  # the observed trainings
 
 

@@ -1,6 +1,7 @@
-"""The MLflow run names of the analyses' stages, by report section (= params block for the
-observed trainings): the commands log under them and the report's provenance table quotes
-them, so the two cannot drift apart."""
+"""The MLflow run names of the analyses' stages, by report section (= the params block for
+the observed trainings and sweeps): the commands log under them and the report's provenance
+table quotes them, so the two cannot drift apart. Imported where a run is opened, not by
+commands.py's parser: every stage's CLI builds that parser."""
 
 RUNS = {
     "fields": "analyses receptive fields",
@@ -12,9 +13,6 @@ RUNS = {
     "input_size": "analyses input size",
     "paper_input_size": "analyses input size (paper)",
 }
-DYNAMICS = ("dynamics", "paper_dynamics")  # params analyses.<block>: a SynTone protocol's observed trainings
-OBSERVED = (*DYNAMICS, "speech_dynamics")  # every block of observed trainings, SynSpeech's too
-INPUT_SIZE = ("input_size", "paper_input_size")  # params analyses.<block>: a protocol's input-size sweep
 
 
 def sweep_training(block: str, mels: int, frames: int, model: str, seed: int) -> str:
