@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
+from synaudio import speech_recipe as recipe
 from synaudio import syntone_recipe
 from synaudio.errors import UserError
 from synaudio.models.backbone import ConvVAE
 from synaudio.models.presets import SPEECH
 from synaudio.params import Params, validate
 from synaudio.protocol import PAPER
-from synaudio.studies.synspeech import evaluation, recipe, schema, tables
+from synaudio.studies.synspeech import evaluation, schema, tables
 from tests.conftest import TINY
 
 
