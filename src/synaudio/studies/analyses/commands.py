@@ -190,8 +190,8 @@ def dynamics_curves(args: argparse.Namespace) -> None:
 
 
 def _input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n-mels", type=int, required=True, help="in analyses.input_size.n_mels")
-    parser.add_argument("--hop-length", type=int, required=True, help="in analyses.input_size.hop_lengths")
+    parser.add_argument("--n-mels", type=int, required=True, help="in the block's n_mels")
+    parser.add_argument("--hop-length", type=int, required=True, help="in the block's hop_lengths")
     _dynamics_train_arguments(parser)
     _block(parser, INPUT_SIZE)
 

@@ -10,7 +10,9 @@ and the layer probes of layers.py - into training.json. The observer neither dra
 the training's random stream nor changes the weights, so on the CPU kind that made
 dvc.lock's features the final weights are the committed model's. The front-end is computed
 from the dataset as in the layer analysis (layers.py docstring: why). The input-size sweep
-(input_size.py) trains and observes the same way on front-ends of other sizes.
+(input_size.py) trains and observes the same way on front-ends of other sizes, and
+train_speech does it for a SynSpeech model (params analyses.speech_dynamics) by the kit's
+speech recipe, for more epochs than the benchmark's budget.
 """
 
 from __future__ import annotations
