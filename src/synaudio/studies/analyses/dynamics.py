@@ -21,14 +21,17 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from torch import nn
 
 from synaudio.command import Stage
-from synaudio.params import Features
+from synaudio.params import Features, LayerSettings
+
+if TYPE_CHECKING:
+    from synaudio.training import EpochObserver
 
 KEY = "layers"  # the observer's entry in training.json
 
@@ -41,6 +44,19 @@ def measure(inputs: np.ndarray, labels: pd.DataFrame, split: tuple) -> Callable[
         return layers.layer_rows(layers.record(backbone.encoder, inputs), labels, split)
 
     return rows
+
+
+def observe(
+    inputs: np.ndarray, held_out: np.ndarray, factors: pd.DataFrame, settings: LayerSettings, where: str
+) -> EpochObserver:
+    """The EpochObserver of an observed training: the analyses block `settings` (named `where`
+    in errors) picks its clips from the held-out rows and the factors its probes predict."""
+    from synaudio.studies.analyses import layers
+    from synaudio.training import EpochObserver
+
+    clips = layers.analysed_clips(held_out, settings, where)
+    labels = layers.probe_labels(factors, clips, settings, where)
+    return EpochObserver(KEY, measure(inputs[clips], labels, layers.probe_split(len(clips), settings.seed)))
 
 
 def train(
@@ -59,19 +75,14 @@ def train(
     from synaudio.protocol import PROTOCOLS
     from synaudio.store import load_dataset
     from synaudio.studies.analyses import layers
-    from synaudio.training import EpochObserver
 
     params, model = stage.params, stage.model(args.model)
     settings = getattr(params.analyses, what)
     protocol = PROTOCOLS[settings.protocol]
     inputs, manifest = layers.syntone_front_end(params, args.syntone, protocol, spec)
     train_rows, held_out = split_rows(len(inputs), params.split, protocol.split)
-    clips = layers.analysed_clips(held_out, settings, f"analyses.{what}")
     dataset = args.syntone / protocol.data / "dataset"
-    labels = layers.probe_labels(load_dataset(dataset).factors, clips, settings, f"analyses.{what}")
-    observer = EpochObserver(
-        KEY, measure(inputs[clips], labels, layers.probe_split(len(clips), settings.seed))
-    )
+    observer = observe(inputs, held_out, load_dataset(dataset).factors, settings, f"analyses.{what}")
     args.dataset = dataset  # what run_training logs as the training data
     run_training(
         stage, args, run or f"dynamics {model}/{protocol.name}/seed{args.seed}", inputs, train_rows, held_out,
@@ -93,8 +104,6 @@ def train_speech(stage: Stage, args: argparse.Namespace) -> None:
     from synaudio.command import run_training
     from synaudio.features import computed, load_features
     from synaudio.store import load_dataset
-    from synaudio.studies.analyses import layers
-    from synaudio.training import EpochObserver
 
     params, model = stage.params, stage.model(args.model)
     settings = params.analyses.speech_dynamics
@@ -103,11 +112,7 @@ def train_speech(stage: Stage, args: argparse.Namespace) -> None:
         rows, manifest, split = load_features(folder, f"speech_features@{settings.version} (computed here)")
         inputs = np.array(rows)
     dataset = load_dataset(args.dataset)
-    clips = layers.analysed_clips(split["test"], settings, "analyses.speech_dynamics")
-    labels = layers.probe_labels(dataset.factors, clips, settings, "analyses.speech_dynamics")
-    observer = EpochObserver(
-        KEY, measure(inputs[clips], labels, layers.probe_split(len(clips), settings.seed))
-    )
+    observer = observe(inputs, split["test"], dataset.factors, settings, "analyses.speech_dynamics")
     run_training(
         stage, args, f"dynamics {model}/speech-{settings.version}/seed{args.seed}",
         inputs, split["train"], split["test"],
