@@ -103,6 +103,7 @@ TINY: dict[str, Any] = {
         "input_size": {"n_mels": [32], "hop_lengths": [1024, 2048], "clips": 12},  # 32 x 16, 32 x 8
         "paper_input_size": {"n_mels": [32], "hop_lengths": [2048], "clips": 12},  # 32 x 8
         "speech_dynamics": {"models": ["vae"], "epochs": 1, "clips": 20},  # speech.epochs: its model's bytes
+        "speech_input_size": {"n_mels": [32], "hop_lengths": [876], "epochs": 1, "clips": 20},  # 32 x 64
     },
     "rave": {  # a few hundred parameters: the stages and their files, not the model's quality
         "latent_dim": 4,

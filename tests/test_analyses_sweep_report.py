@@ -62,15 +62,25 @@ def test_the_pipeline_sweeps_input_sizes_beside_their_fields(reproduced: Path, t
     trained = json.loads((paper / "models/mels32-hop2048/vae/seed0/training.json").read_text())
     run = MlflowClient(tracking_uri).get_run(trained["provenance"]["mlflow_run_id"])
     assert trained["protocol"] == "paper" and run.info.run_name == "input size (paper) 32x8 vae/seed0"
+    speech = reproduced / "artifacts" / "analyses" / "speech_input_size"
+    curves = pd.read_csv(speech / "sweep" / "input_size.csv")  # the SynSpeech encoder: four blocks
+    last = curves[curves["epoch"] == 1].set_index("layer")
+    assert list(dict.fromkeys(curves["input"])) == ["32 x 64"] and last.loc["block4", "spans"] == "mels"
+    assert {"probe_speaker_id", "probe_keyword"} <= set(curves)
+    trained = json.loads((speech / "models/mels32-hop876/vae/seed0/training.json").read_text())
+    run = MlflowClient(tracking_uri).get_run(trained["provenance"]["mlflow_run_id"])
+    assert run.info.run_name == "input size (SynSpeech) 32x64 vae/seed0"
 
 
 def test_the_pipeline_writes_one_page_for_every_analysis(reproduced: Path) -> None:
     reports = reproduced / "reports"
     page = (reports / "analyses.html").read_text()
     for section in ("fields", "speech", "syntone", "similarity", "dynamics", "paper_dynamics",
-                    "speech_dynamics", "input_size", "paper_input_size", "provenance"):  # fmt: skip
+                    "speech_dynamics", "input_size", "paper_input_size", "speech_input_size",
+                    "provenance"):  # fmt: skip
         assert f'id="{section}"' in page
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 22 and all((reports / src).stat().st_size > 10_000 for src in images)
+    assert len(images) == 23 and all((reports / src).stat().st_size > 10_000 for src in images)
     assert "<td>input_size mels32-hop2048/vae/seed0</td>" in page and "{{" not in page
     assert "<td>paper_input_size mels32-hop2048/vae/seed0</td>" in page
+    assert "<td>speech_input_size mels32-hop876/vae/seed0</td>" in page

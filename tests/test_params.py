@@ -109,6 +109,16 @@ MISTAKES = [
         [36],
         "analyses.paper_input_size.n_mels: [36] are not multiples of 8",
     ),
+    (
+        "analyses.speech_input_size.n_mels",
+        [24],
+        "analyses.speech_input_size.n_mels: [24] are not multiples of 16",
+    ),
+    (
+        "analyses.speech_input_size.version",
+        "large",
+        "analyses.speech_input_size.version: 'large' is not under speech.versions",
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from synaudio.models.backbone import speech_vae
 from synaudio.models.specs import ObjectiveSpec
-from synaudio.params import Params
+from synaudio.params import Features, Params
 from synaudio.protocol import CORRECTED, LEVEL_NORMALISED, Protocol
 from synaudio.training_config import BackboneFactory, TrainingConfig
 
@@ -38,13 +38,15 @@ def objective(params: Params, model: str) -> ObjectiveSpec:
     return params.models[model].model_copy(update={"batch_size": None, "epochs": None})
 
 
-def frames(params: Params, clip_samples: int) -> int:
+def frames(features: Features, clip_samples: int) -> int:
     """Time frames of the front-end for a clip (centred STFT frames)."""
-    return clip_samples // params.speech.features.hop_length + 1
+    return clip_samples // features.hop_length + 1
 
 
-def backbone(params: Params, clip_samples: int) -> BackboneFactory:
-    return speech_vae((params.speech.features.n_mels, frames(params, clip_samples)))
+def backbone(params: Params, clip_samples: int, features: Features | None = None) -> BackboneFactory:
+    """The network for the front-end `features` (default: the benchmark's, params speech.features)."""
+    features = features or params.speech.features
+    return speech_vae((features.n_mels, frames(features, clip_samples)))
 
 
 def protocol(level_normalised: bool) -> Protocol:

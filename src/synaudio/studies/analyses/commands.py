@@ -8,6 +8,8 @@ layer probes over training; with --block paper_dynamics the paper protocol's,
 paper_dynamics_train and paper_training_dynamics), and analyses-input-size-train / analyses-input-size
 (input_size_train, input_size_sweep: the same model on inputs of other sizes; with --block
 paper_input_size the paper protocol's, paper_input_size_train and paper_input_size_sweep);
+analyses-speech-input-size-train (speech_input_size_train: a SynSpeech model on inputs of other
+sizes; its sweep: analyses-input-size --block speech_input_size, speech_input_size_sweep);
 analyses-speech-dynamics-train (speech_dynamics_train: a SynSpeech model observed the same way;
 its curves: analyses-dynamics --block speech_dynamics, speech_training_dynamics);
 analyses-report (analyses_report: reports/analyses.html)."""
@@ -24,6 +26,7 @@ from synaudio.command import Command, Stage
 DYNAMICS = ("dynamics", "paper_dynamics")  # a SynTone protocol's observed trainings
 OBSERVED = (*DYNAMICS, "speech_dynamics")  # every block of observed trainings, SynSpeech's too
 INPUT_SIZE = ("input_size", "paper_input_size")  # a SynTone protocol's input-size sweep
+SWEEPS = (*INPUT_SIZE, "speech_input_size")  # every input-size sweep, SynSpeech's too
 
 
 def _fields_arguments(parser: argparse.ArgumentParser) -> None:
@@ -196,27 +199,53 @@ def _input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
     _block(parser, INPUT_SIZE)
 
 
-def input_size_train(args: argparse.Namespace) -> None:
+def _grid_point(stage: Stage, args: argparse.Namespace, block: str) -> tuple[int, int, str]:
+    """The mels x frames of the sweep's grid point that --n-mels / --hop-length name, checked
+    before any work, and the MLflow run of its training."""
     from synaudio.errors import UserError
-    from synaudio.studies.analyses import dynamics, input_size
+    from synaudio.studies.analyses import input_size
     from synaudio.studies.analyses.runs import sweep_training
 
-    stage = Stage.open(args)
-    sweep = getattr(stage.params.analyses, args.block)
+    sweep = getattr(stage.params.analyses, block)
     for flag, value, grid in (("--n-mels", args.n_mels, sweep.n_mels),
                               ("--hop-length", args.hop_length, sweep.hop_lengths)):  # fmt: skip
         if value not in grid:
-            raise UserError(f"{flag} {value}: not in params analyses.{args.block} ({grid}); add it there")
-    mels, frames = input_size.input_for(stage.params, args.n_mels, args.hop_length, args.block)  # first
+            raise UserError(f"{flag} {value}: not in params analyses.{block} ({grid}); add it there")
+    mels, frames = input_size.input_for(stage.params, args.n_mels, args.hop_length, block)
+    return mels, frames, sweep_training(block, mels, frames, args.model, args.seed)
+
+
+def input_size_train(args: argparse.Namespace) -> None:
+    from synaudio.studies.analyses import dynamics
+
+    stage = Stage.open(args)
+    *_, run = _grid_point(stage, args, args.block)
     spec = stage.params.features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
-    run = sweep_training(args.block, mels, frames, args.model, args.seed)
     dynamics.train(stage, args, args.block, spec, run)
+
+
+def _speech_input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-mels", type=int, required=True, help="in analyses.speech_input_size.n_mels")
+    parser.add_argument(
+        "--hop-length", type=int, required=True, help="in analyses.speech_input_size.hop_lengths"
+    )
+    _speech_dynamics_train_arguments(parser)
+
+
+def speech_input_size_train(args: argparse.Namespace) -> None:
+    from synaudio.studies.analyses import dynamics
+
+    stage = Stage.open(args)
+    *_, run = _grid_point(stage, args, "speech_input_size")
+    features = stage.params.speech.features
+    spec = features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
+    dynamics.train_speech(stage, args, "speech_input_size", spec, run)
 
 
 def _input_size_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, required=True, help="the sweep's trainings' folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the table and figure")
-    _block(parser, INPUT_SIZE)
+    _block(parser, SWEEPS)
 
 
 def input_size_sweep(args: argparse.Namespace) -> None:
@@ -305,9 +334,16 @@ COMMANDS = (
         input_size_train,
     ),
     Command(
+        "analyses-speech-input-size-train",
+        "train a SynSpeech model by its study's recipe on a front-end of another size (n_mels x hop), "
+        "observed every epoch (stage speech_input_size_train)",
+        _speech_input_size_train_arguments,
+        speech_input_size_train,
+    ),
+    Command(
         "analyses-input-size",
         "the input-size sweep: saturation and layer probes by input size beside each layer's receptive "
-        "field, table and figure (stages input_size_sweep, paper_input_size_sweep)",
+        "field, table and figure (stages input_size_sweep, paper_input_size_sweep, speech_input_size_sweep)",
         _input_size_arguments,
         input_size_sweep,
     ),

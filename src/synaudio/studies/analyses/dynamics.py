@@ -11,8 +11,9 @@ the training's random stream nor changes the weights, so on the CPU kind that ma
 dvc.lock's features the final weights are the committed model's. The front-end is computed
 from the dataset as in the layer analysis (layers.py docstring: why). The input-size sweep
 (input_size.py) trains and observes the same way on front-ends of other sizes, and
-train_speech does it for a SynSpeech model (params analyses.speech_dynamics) by the kit's
-speech recipe, for more epochs than the benchmark's budget.
+train_speech does it for a SynSpeech model by the kit's speech recipe (params
+analyses.speech_dynamics: for more epochs than the benchmark's budget; analyses.speech_input_size:
+on front-ends of other sizes).
 """
 
 from __future__ import annotations
@@ -94,10 +95,17 @@ def train(
     )  # fmt: skip
 
 
-def train_speech(stage: Stage, args: argparse.Namespace) -> None:
+def train_speech(
+    stage: Stage,
+    args: argparse.Namespace,
+    what: str = "speech_dynamics",
+    spec: Features | None = None,
+    run: str | None = None,
+) -> None:
     """Train `args.model` at `args.seed` by the SynSpeech study's recipe on params
-    analyses.speech_dynamics's version for its epochs, observed every epoch on that version's
-    held-out clips. The front-end is computed here, as for SynTone (module docstring)."""
+    analyses.<what>'s version for its epochs, observed every epoch on that version's held-out
+    clips; `spec`: another front-end and `run`: its MLflow run's name (the input-size sweep).
+    The front-end is computed here, as for SynTone (module docstring)."""
     from dataclasses import replace
 
     from synaudio import speech_recipe as recipe
@@ -106,20 +114,22 @@ def train_speech(stage: Stage, args: argparse.Namespace) -> None:
     from synaudio.store import load_dataset
 
     params, model = stage.params, stage.model(args.model)
-    settings = params.analyses.speech_dynamics
+    settings = getattr(params.analyses, what)
+    spec = spec or params.speech.features
     args.dataset = args.datasets / settings.version / "dataset"  # what run_training logs as the training data
-    with computed(args.dataset, recipe.PROTOCOL, params.speech.features, params.speech.split) as folder:
+    with computed(args.dataset, recipe.PROTOCOL, spec, params.speech.split) as folder:
         rows, manifest, split = load_features(folder, f"speech_features@{settings.version} (computed here)")
         inputs = np.array(rows)
     dataset = load_dataset(args.dataset)
-    observer = observe(inputs, split["test"], dataset.factors, settings, "analyses.speech_dynamics")
+    observer = observe(inputs, split["test"], dataset.factors, settings, f"analyses.{what}")
     run_training(
-        stage, args, f"dynamics {model}/speech-{settings.version}/seed{args.seed}",
+        stage, args, run or f"dynamics {model}/speech-{settings.version}/seed{args.seed}",
         inputs, split["train"], split["test"],
         logged=({"features": manifest}, manifest["dataset_digest"], "synspeech"),
         data_digest=manifest["sha256"],
         config=replace(recipe.config(params, settings.version), epochs=settings.epochs),
-        objective=recipe.objective(params, model), backbone=recipe.backbone(params, dataset.audio.shape[1]),
+        objective=recipe.objective(params, model),
+        backbone=recipe.backbone(params, dataset.audio.shape[1], spec),
         labels={"model": model, "protocol": recipe.PROTOCOL.name}, observers=[observer],
     )  # fmt: skip
 

@@ -1,6 +1,7 @@
 """The preferred input size (issue 18; Richter et al.'s receptive-field papers): the same
-SynTone model trained on front-ends of several sizes - params analyses.input_size's grid of
-n_mels (mel bands) x hop_length (which sets the frames of a 1 s clip) - each observed every
+model trained on front-ends of several sizes - params analyses.input_size's grid of n_mels
+(mel bands) x hop_length (which sets the frames of a clip) for SynTone, paper_input_size's
+for the paper protocol, speech_input_size's for a SynSpeech model - each observed every
 epoch like the dynamics' trainings (dynamics.py), on the same held-out clips.
 
 Beside each analysed layer's saturation and probes at the end of training stands its
@@ -20,7 +21,7 @@ import torch
 
 from synaudio.errors import UserError
 from synaudio.models.backbone import Encoder
-from synaudio.models.presets import SYNTONE
+from synaudio.models.presets import SPEECH, SYNTONE, Preset
 from synaudio.models.receptive import receptive_fields
 from synaudio.params import Params
 from synaudio.studies.analyses import dynamics
@@ -31,23 +32,34 @@ def folder(n_mels: int, hop_length: int) -> str:
     return f"mels{n_mels}-hop{hop_length}"
 
 
+SPEECH_SWEEPS = ("speech_input_size",)  # the sweeps of the SynSpeech encoder; the others: SynTone's
+
+
+def encoder_preset(block: str) -> Preset:
+    """The encoder a sweep trains (params analyses.<block>)."""
+    return SPEECH if block in SPEECH_SWEEPS else SYNTONE
+
+
 def input_for(params: Params, n_mels: int, hop_length: int, block: str = "input_size") -> tuple[int, int]:
     """The mels x frames of a grid point of params analyses.<block>, if the encoder can
     halve both sides once per conv block."""
-    size = params.syntone_input(n_mels, hop_length)
-    if any(side % SYNTONE.downsampling for side in size):
+    speech = block in SPEECH_SWEEPS
+    size = params.speech_size(n_mels, hop_length) if speech else params.syntone_input(n_mels, hop_length)
+    downsampling = encoder_preset(block).downsampling
+    if any(side % downsampling for side in size):
+        clip = "synspeech.clip_seconds * 16000" if speech else "syntone.duration * sample_rate"
         raise UserError(
             f"analyses.{block}: {n_mels} mels x hop {hop_length} gives {size[0]} x {size[1]} "
-            f"(frames = syntone.duration * sample_rate // hop_length + 1); both must be multiples of "
-            f"{SYNTONE.downsampling}: change analyses.{block}.n_mels / hop_lengths"
+            f"(frames = {clip} // hop_length + 1); both must be multiples of "
+            f"{downsampling}: change analyses.{block}.n_mels / hop_lengths"
         )
     return size
 
 
-def block_fields(n_mels: int, frames: int) -> dict[str, tuple[int, int]]:
+def block_fields(n_mels: int, frames: int, preset: Preset = SYNTONE) -> dict[str, tuple[int, int]]:
     """The receptive field (mels, frames) of every conv block's pooled output, by the
     analysed layers' names (layers.layer_outputs: block1..blockN)."""
-    encoder = Encoder(1, n_mels, frames, SYNTONE)  # the latent size moves no field
+    encoder = Encoder(1, n_mels, frames, preset)  # the latent size moves no field
     pools = [f for f in receptive_fields(encoder, torch.zeros(1, 1, n_mels, frames)) if f.kind == "MaxPool2d"]
     return {f"block{k}": (f.size[0], f.size[1]) for k, f in enumerate(pools, start=1)}
 
@@ -67,7 +79,7 @@ def table(models: Path, params: Params, block: str = "input_size") -> pd.DataFra
     parts = []
     for n_mels, hop in product(settings.n_mels, settings.hop_lengths):
         size = input_for(params, n_mels, hop, block)
-        fields = block_fields(*size)
+        fields = block_fields(*size, encoder_preset(block))
         part = dynamics.table(models / folder(n_mels, hop), settings.models, settings.seeds)
         part.insert(1, "input", f"{size[0]} x {size[1]}")
         part.insert(2, "n_mels", size[0])

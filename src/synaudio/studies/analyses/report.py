@@ -38,6 +38,7 @@ SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "speech_dynamics": ("speech_dynamics/curves", "speech_training_dynamics", SPEECH_OVER_TRAINING),
     "input_size": ("input_size/sweep", "input_size_sweep", ("input_size",)),
     "paper_input_size": ("paper_input_size/sweep", "paper_input_size_sweep", ("input_size",)),
+    "speech_input_size": ("speech_input_size/sweep", "speech_input_size_sweep", ("input_size",)),
 }
 OBSERVED = tuple(key for key, (folder, _, _) in SECTIONS.items() if folder.endswith("/curves"))
 INPUT_SIZE = tuple(key for key, (folder, _, _) in SECTIONS.items() if folder.endswith("/sweep"))

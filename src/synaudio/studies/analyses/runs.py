@@ -12,6 +12,7 @@ RUNS = {
     "speech_dynamics": "analyses training dynamics (SynSpeech)",
     "input_size": "analyses input size",
     "paper_input_size": "analyses input size (paper)",
+    "speech_input_size": "analyses input size (SynSpeech)",
 }
 
 
