@@ -15,6 +15,7 @@ import torch
 from synaudio.errors import UserError
 from synaudio.metrics import similarity
 from synaudio.models.backbone import speech_vae
+from synaudio.models.rave import RaveShape, RaveStyle
 from synaudio.params import SynToneLayerAnalysis, validate
 from synaudio.studies.analyses import layers
 
@@ -73,7 +74,7 @@ def test_models_with_different_layers_are_compared_where_both_have_one() -> None
     grams = {("vae", 0): {"block1": gram["block1"], "mean": gram["mean"]},
              ("ssl/bt", 0): {"block1": gram["block1"], "embedding": gram["embedding"]}}  # fmt: skip
     means = {("vae", 0): x["mean"], ("ssl/bt", 0): x["embedding"]}
-    tables = layers.similarity_tables(["vae", "ssl/bt"], [0], grams, means)
+    tables = layers.similarity_tables(["vae", "ssl/bt"], {"vae": [0], "ssl/bt": [0]}, grams, means)
     assert tables["layers"] == ["block1", "mean", "embedding"]
     assert tables["across"]["mean"] == [[1.0, None], [None, None]]
     assert tables["within"]["ssl/bt"][0] == [1.0, None, pytest.approx(similarity.cka_of_grams(gram["block1"],
@@ -95,15 +96,46 @@ def test_across_models_pairs_only_different_seeds() -> None:
     base = {s: rng.normal(size=(20, 5)) for s in (0, 1)}
     grams = {(m, s): {"mean": base[s] @ base[s].T} for m in ("a", "b") for s in (0, 1)}
     means = {(m, s): base[s] for m in ("a", "b") for s in (0, 1)}
-    tables = layers.similarity_tables(["a", "b"], [0, 1], grams, means)
+    tables = layers.similarity_tables(["a", "b"], {"a": [0, 1], "b": [0, 1]}, grams, means)
     expected = similarity.linear_cka(base[0], base[1])
     assert tables["pairs"] == "different seeds"
     np.testing.assert_allclose(tables["across"]["mean"], np.full((2, 2), expected))
     assert tables["latent"]["linear_cka"][0][1] == pytest.approx(expected)
-    one = layers.similarity_tables(["a", "b"], [0], grams, means)
+    one = layers.similarity_tables(["a", "b"], {"a": [0], "b": [0]}, grams, means)
     assert one["pairs"] == "the same seed (one seed only)" and one["across"]["mean"][0][1] == pytest.approx(
         1.0
     )
+
+
+def test_a_model_with_fewer_seeds_is_paired_with_the_others_at_different_seeds() -> None:
+    """The RAVE-style model has seeds 0-1 where the VAE family has 0-2: every pair still
+    crosses seeds, and a model with the one seed another has too is paired at it."""
+    assert layers.seed_pairs([0, 1, 2], [0, 1]) == [(0, 1), (1, 0), (2, 0), (2, 1)]
+    assert layers.seed_pairs([0], [0]) == [(0, 0)] and layers.seed_pairs([1], [0, 1]) == [(1, 0)]
+    rng = np.random.default_rng(5)
+    base = {s: rng.normal(size=(20, 5)) for s in (0, 1, 2)}
+    seeds = {"a": [0, 1, 2], "b": [0, 1]}
+    grams = {(m, s): {"mean": base[s] @ base[s].T} for m in seeds for s in seeds[m]}
+    means = {(m, s): base[s] for m in seeds for s in seeds[m]}
+    tables = layers.similarity_tables(["a", "b"], seeds, grams, means)
+    expected = np.mean(
+        [similarity.linear_cka(base[a], base[b]) for a, b in layers.seed_pairs([0, 1, 2], [0, 1])]
+    )
+    assert tables["across"]["mean"][0][1] == pytest.approx(expected) and tables["pairs"] == "different seeds"
+
+
+def test_the_waveform_encoder_gives_its_blocks_and_the_frame_averaged_mean() -> None:
+    """The RAVE-style encoder is read after each strided stage; its representation is the
+    posterior mean averaged over latent frames, as its codes are (studies/rave/encode.py)."""
+    shape = RaveShape(bands=4, capacity=2, ratios=(2, 2), dilations=((1,), (1,)))
+    network = RaveStyle(latent_dim=3, shape=shape)
+    clips = np.random.default_rng(6).normal(size=(5, 256)).astype(np.float32)
+    recorded = layers.record(network.encoder, clips, layers.waveform_layer_outputs)
+    assert list(recorded) == ["block1", "block2", "mean"]
+    assert [r.units for r in recorded.values()] == [4 * 32, 8 * 16, 3]
+    with torch.inference_mode():
+        mean, _ = network.encoder.eval()(torch.from_numpy(clips).unsqueeze(1))
+    np.testing.assert_allclose(recorded["mean"].probe_inputs, mean.mean(dim=2).double().numpy(), rtol=1e-6)
 
 
 def test_the_layer_analysis_reads_only_trained_models_on_held_out_clips() -> None:
@@ -113,6 +145,10 @@ def test_the_layer_analysis_reads_only_trained_models_on_held_out_clips() -> Non
         validate({"analyses": {"layers": {"clips": 6000}}})
     with pytest.raises(UserError, match=r"analyses\.layers\.version"):
         validate({"analyses": {"layers": {"version": "large"}}})
+    with pytest.raises(
+        UserError, match=r"analyses\.layers\.rave: no RAVE-style model of small at seeds \[2\]"
+    ):
+        validate({"analyses": {"layers": {"seeds": [2]}}})  # speech.scored.rave_style: seeds 0-1
 
 
 def test_the_syntone_layer_analysis_reads_only_trained_models_on_held_out_clips() -> None:
@@ -150,13 +186,15 @@ def test_the_pipeline_analyses_both_syntone_protocols_on_the_same_clips(reproduc
 def test_the_pipeline_analyses_every_layer_of_the_declared_models(reproduced: Path) -> None:
     out = reproduced / "artifacts" / "analyses" / "layers"
     table = pd.read_csv(out / "layers.csv")
-    assert sorted(set(table["model"])) == ["factor_vae", "ssl/bt", "ssl/mbt_width", "vae"]
-    assert len(table) == 2 * 7 + 2 * 3  # the tiny SSL encoder: two blocks and its embedding
+    assert sorted(set(table["model"])) == ["factor_vae", "rave/rave_style", "ssl/bt", "ssl/mbt_width", "vae"]
+    assert len(table) == 2 * 7 + 2 * 3 + 5  # the tiny SSL encoder: two blocks and its embedding; RAVE: 4 + 1
     assert table["saturation"].between(0, 1).all() and {"probe_speaker_id", "probe_keyword"} <= set(table)
     tables = json.loads((out / "similarity.json").read_text())
     assert tables["clips"] == 20
-    assert [r["model"] for r in tables["infomec"]] == ["vae", "factor_vae", "ssl/bt", "ssl/mbt_width"]
+    assert [r["model"] for r in tables["infomec"]] == ["vae", "factor_vae", "ssl/bt", "ssl/mbt_width",
+                                                       "rave/rave_style"]  # fmt: skip
     assert tables["layers"][-1] == "embedding" and tables["across"]["embedding"][0][0] is None
+    assert tables["across"]["block4"][0][-1] is not None  # the VAE's fourth block against RAVE's fourth stage
     assert set(tables["latent"]) == {
         "linear_cka",
         "debiased_cka",

@@ -9,6 +9,7 @@ from torch import nn
 
 from synaudio.models.backbone import Encoder
 from synaudio.models.presets import SPEECH, SYNTONE
+from synaudio.models.rave import PQMF, RaveEncoder, RaveShape
 from synaudio.models.receptive import receptive_fields
 from synaudio.models.speech_encoder import SpeechEncoder
 
@@ -70,6 +71,27 @@ def test_the_archive_encoders_at_their_input_sizes() -> None:
     assert speech[-1].covers and not any(f.covers for f in speech if f.kind not in ("Linear", "Flatten"))
     ssl = receptive_fields(SpeechEncoder((16, 32, 64, 128)), torch.zeros(1, 1, 64, 128))  # BatchNorm: none
     assert [f.size for f in ssl if f.kind == "MaxPool2d"] == [(4, 4), (10, 10), (22, 22), (46, 46)]
+
+
+def test_a_pqmf_bank_counts_as_the_strided_filter_it_is() -> None:
+    """The RAVE-style encoder's PQMF analysis is a filter of `taps` samples at a stride of
+    `bands`: the field after it and a convolution matches the gradient's extent."""
+    pqmf = PQMF(4)
+    net = nn.Sequential(pqmf, nn.Conv1d(4, 1, 3))
+    nn.init.zeros_(net[1].weight)
+    with torch.no_grad():
+        net[1].weight[:, 0] = 1.0  # one band: the bands' filters cancel at their ends when summed
+    fields = receptive_fields(net, torch.zeros(1, 1, 512))
+    assert (fields[0].kind, fields[0].size, fields[0].jump) == ("PQMF", (pqmf.taps,), (4,))
+    assert fields[-1].size == (pqmf.taps + 2 * 4,) == _gradient_extent(net, (1, 1, 512))
+
+
+def test_the_waveform_encoder_never_sees_a_whole_clip() -> None:
+    """RAVE v2's layout (16 bands, strides 4, 2, 2, 2): a latent frame every 512 samples,
+    each seeing 10,239 samples (0.64 s) of a 3.5 s SynSpeech clip."""
+    rave = receptive_fields(RaveEncoder(RaveShape(), 16, PQMF(16)), torch.zeros(1, 1, 56_000))
+    assert (rave[-1].size, rave[-1].jump, rave[-1].output) == ((10_239,), (512,), (109,))
+    assert not any(f.covers for f in rave)
 
 
 def test_an_unknown_layer_type_stops_the_walk() -> None:

@@ -619,6 +619,8 @@ class LayerAnalysis(LayerSettings):
     version: str = "small"  # a speech.versions entry: its models, features and held-out clips
     # the self-supervised encoders analysed beside them (ssl.methods, at the same seeds; [] for none)
     ssl_methods: list[str] = Field(default_factory=lambda: ["bt", "mbt_l2", "mbt_width"])
+    # the RAVE-style model (speech.scored.rave_style) beside them, at its trained seeds among `seeds`
+    rave: bool = True
     clips: int = Field(default=1000, ge=20)
     factors: list[str] = Field(default_factory=lambda: ["speaker_id", "gender", "keyword"], min_length=1)
 
@@ -752,7 +754,7 @@ class Params(_Section):
         missing = [v for v in rave.versions if v not in self.rave.epochs] if rave else []
         if missing:
             raise _invalid("rave.epochs", f"no epochs for speech.scored.{RAVE}.versions {missing}")
-        clip = round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE)
+        clip = self.speech_clip_samples
         if self.rave.crop_samples > clip or clip % self.rave.bands:
             raise _invalid(
                 "rave.crop_samples",
@@ -821,6 +823,14 @@ class Params(_Section):
                 raise _invalid(
                     f"analyses.{key}.clips", f"{settings.clips} exceeds the {held_out} held-out clips"
                 )
+        rave = self.speech.scored.get(RAVE)
+        trained = rave and layers.version in rave.versions and set(layers.seeds) & set(rave.seeds)
+        if layers.rave and not trained:
+            raise _invalid(
+                "analyses.layers.rave",
+                f"no RAVE-style model of {layers.version} at seeds {layers.seeds} is trained "
+                f"(speech.scored.{RAVE}: its versions and seeds); set it false or train one",
+            )
 
     def _syntone_layers_on_trained_models(self) -> None:
         """The SynTone layer analysis reads models both protocols train (its clips are checked
@@ -917,10 +927,14 @@ class Params(_Section):
         """Mels x frames the speech front-end makes of one SynSpeech clip."""
         return self.speech_size(self.speech.features.n_mels, self.speech.features.hop_length)
 
+    @property
+    def speech_clip_samples(self) -> int:
+        """Samples of one SynSpeech clip."""
+        return round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE)
+
     def speech_size(self, n_mels: int, hop_length: int) -> tuple[int, int]:
         """Mels x frames a speech front-end with these settings makes of one SynSpeech clip."""
-        samples = round(self.synspeech.clip_seconds * SPEECH_SAMPLE_RATE)
-        return n_mels, samples // hop_length + 1
+        return n_mels, self.speech_clip_samples // hop_length + 1
 
     def _speech_input_fits(self) -> None:
         """The speech backbone halves both input sides four times: they must divide by 16."""

@@ -78,6 +78,10 @@ class PQMF(nn.Module):
         self.register_buffer("analysis", torch.from_numpy(analysis[:, None, ::-1].copy()).float())
         self.register_buffer("synthesis", torch.from_numpy(synthesis[:, None, :].copy()).float())
 
+    def receptive_geometry(self) -> tuple[int, int, int]:
+        """Kernel, stride and dilation of the analysis, for synaudio.models.receptive."""
+        return self.taps, self.bands, 1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Analysis: (B, 1, T) -> (B, bands, T / bands)."""
         if x.shape[-1] % self.bands:

@@ -9,8 +9,9 @@ papers call unproductive (whether they are is for saturation and layer probes to
 The layers are folded as a chain, in call order: exact for plain stacks (the VAE family's
 encoders) and for residual units x + f(x) whose branch f is a chain; a network with
 parallel branches would get an upper bound. Element-wise layers (activations,
-normalisation, dropout) do not move the field; any other layer type stops the walk with
-its name, rather than a silently wrong table.
+normalisation, dropout) do not move the field; a module that filters like a convolution
+says how through receptive_geometry() (kernel, stride, dilation); any other layer type stops
+the walk with its name, rather than a silently wrong table.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def _per_axis(value: int | tuple[int, ...], axes: int) -> tuple[int, ...]:
 
 
 def _geometry(module: nn.Module, axes: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """Kernel, stride and dilation along each axis (pooling: stride defaults to the kernel)."""
+    """Kernel, stride and dilation along each axis (pooling: stride defaults to the kernel); a
+    module that filters like a convolution without being one (a PQMF bank) gives its own."""
+    if hasattr(module, "receptive_geometry"):
+        return tuple(_per_axis(value, axes) for value in module.receptive_geometry())  # type: ignore[return-value]
     kernel = _per_axis(module.kernel_size, axes)
     stride = _per_axis(module.stride if module.stride is not None else module.kernel_size, axes)
     dilation = _per_axis(getattr(module, "dilation", 1), axes)
@@ -80,7 +84,7 @@ def receptive_fields(model: nn.Module, example: torch.Tensor) -> list[LayerField
     fields = []
     for name, module, shape in _calls(model, example):
         kind = type(module).__name__
-        if isinstance(module, CONVOLUTIONS):
+        if isinstance(module, CONVOLUTIONS) or hasattr(module, "receptive_geometry"):
             kernel, stride, dilation = _geometry(module, axes)
             grown = zip(size, kernel, dilation, jump, strict=True)
             size = tuple(r + d * (k - 1) * j for r, k, d, j in grown)

@@ -1,7 +1,7 @@
 """The analyses study's sub-commands, one per dvc.yaml stage: analyses-fields
 (receptive_fields: the receptive-field table of the archive's encoders), analyses-layers
-(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family and the
-BT / MBT encoders),
+(layer_analysis: saturation, layer probes and similarity of the SynSpeech VAE family, the
+BT / MBT encoders and the RAVE-style model),
 analyses-syntone-layers (syntone_layer_analysis: the same for both SynTone protocols), and
 analyses-dynamics-train / analyses-dynamics (dynamics_train, training_dynamics: saturation and
 layer probes over training; with --block paper_dynamics the paper protocol's,
@@ -63,6 +63,7 @@ def _layers_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech", type=Path, required=True, help="the speech benchmark's artifacts folder")
     parser.add_argument("--datasets", type=Path, required=True, help="the SynSpeech datasets folder")
     parser.add_argument("--ssl", type=Path, required=True, help="the SSL study's artifacts folder")
+    parser.add_argument("--rave", type=Path, required=True, help="the RAVE study's artifacts folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
 
 
@@ -88,7 +89,8 @@ def _write_layers(stage: Stage, out: Path, table, tables: dict) -> None:
     stage.log_metrics({f"{r.model}/{r.layer}/{name}": getattr(r, name) for r in summarised.itertuples()
                        for name in ("cka_across_seeds", *measured)})  # fmt: skip
     stage.done(
-        f"layers: {len(table)} rows, {len(tables['models'])} models x {len(tables['seeds'])} seeds, "
+        f"layers: {len(table)} rows, {len(tables['models'])} models x up to "
+        f"{max(map(len, tables['seeds'].values()))} seeds, "
         f"{tables['clips']} held-out clips of {tables['version']} -> {out}"
     )
 
@@ -99,7 +101,7 @@ def layers(args: argparse.Namespace) -> None:
 
     stage = Stage.open(args, threads=True)
     with stage.tracked(RUNS["speech"]):
-        table, tables = layers.analyse(stage.params, args.speech, args.datasets, args.ssl)
+        table, tables = layers.analyse(stage.params, args.speech, args.datasets, args.ssl, args.rave)
         _write_layers(stage, args.out, table, tables)
 
 
@@ -294,7 +296,8 @@ COMMANDS = (
     Command(
         "analyses-layers",
         "saturation, layer probes and similarity (CKA, SVCCA) across seeds and objectives of the SynSpeech "
-        "VAE family, layer by layer (stage layer_analysis)",
+        "VAE family, the self-supervised encoders and the RAVE-style model, layer by layer "
+        "(stage layer_analysis)",
         _layers_arguments,
         layers,
     ),

@@ -1,9 +1,10 @@
 """Layer by layer, the VAE family on the same held-out clips (issue 18).
 
 Two analyses share this code: the speech benchmark's models (params analyses.layers, one
-SynSpeech version's held-out clips) and the SynTone models of both protocols (params
-analyses.syntone_layers, named `<protocol>/<model>`, on the clips the corrected protocol
-holds out, each protocol's models reading them through their own front-end). Every model
+SynSpeech version's held-out clips; beside them the self-supervised encoders and the
+RAVE-style waveform model, whose blocks are its strided stages) and the SynTone models of
+both protocols (params analyses.syntone_layers, named `<protocol>/<model>`, on the clips the
+corrected protocol holds out, each protocol's models reading them through their own front-end). Every model
 (objective x seed) encodes the same `clips` clips; each analysed layer - every conv
 block's pooled output, both dense layers, the posterior mean - gives, per model:
 
@@ -79,6 +80,20 @@ def layer_outputs(encoder: nn.Module, x: torch.Tensor) -> Iterator[tuple[str, to
         yield "mean", encoder.mean(x)
 
 
+def waveform_layer_outputs(encoder: nn.Module, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
+    """The same for the RAVE-style encoder (PQMF bank, then stages of residual units each
+    ending in a strided convolution): blockK after the K-th strided convolution, then the
+    posterior mean averaged over the clip's latent frames - the code its study scores."""
+    blocks = 0
+    x = encoder.pqmf(x)
+    for layer in encoder.net:
+        x = layer(x)
+        if isinstance(layer, nn.Conv1d) and layer.stride[0] > 1:
+            blocks += 1
+            yield f"block{blocks}", x
+    yield "mean", x.chunk(2, dim=1)[0].mean(dim=2)
+
+
 def pooled(output: torch.Tensor) -> torch.Tensor:
     """A conv output's channel means and standard deviations over positions; a dense one as is."""
     if output.dim() == 2:
@@ -97,17 +112,23 @@ class LayerRecord:
     units: int  # flattened width
 
 
+LayerOutputs = Callable[[nn.Module, torch.Tensor], Iterator[tuple[str, torch.Tensor]]]
+
+
 @torch.inference_mode()
-def record(encoder: nn.Module, features: np.ndarray) -> dict[str, LayerRecord]:
-    """Every analysed layer of `encoder` over the clips `features` (clips, mels, frames); the
-    last one is its representation (a VAE's posterior mean, the SSL encoder's embedding)."""
+def record(
+    encoder: nn.Module, features: np.ndarray, outputs: LayerOutputs = layer_outputs
+) -> dict[str, LayerRecord]:
+    """Every analysed layer of `encoder` (read by `outputs`) over the clips `features`
+    ((clips, mels, frames), or (clips, samples) for the waveform encoder); the last one is its
+    representation (a VAE's posterior mean, the SSL encoder's embedding)."""
     encoder.eval()
     flattened: dict[str, list[torch.Tensor]] = {}
     records: dict[str, LayerRecord] = {}
     probes: dict[str, list[torch.Tensor]] = {}
     for start in range(0, len(features), BATCH):
         x = torch.from_numpy(np.asarray(features[start : start + BATCH], dtype=np.float32)).unsqueeze(1)
-        for name, output in layer_outputs(encoder, x):
+        for name, output in outputs(encoder, x):
             if name not in records:
                 records[name] = LayerRecord(np.empty(0), StreamingCovariance(), np.empty(0), 0)
             records[name].covariance.update(channel_rows(output))
@@ -161,32 +182,42 @@ def cka_matrix(grams: dict[str, np.ndarray], layers: list[str]) -> list[list[flo
     return out
 
 
-def similarity_tables(
-    models: list[str], seeds: list[int], grams: dict[tuple[str, int], dict[str, np.ndarray]], means: dict
-) -> dict[str, Any]:
-    """From the Gram matrices of every (model, seed) and layer - the union of the models'
-    layers, in forward order; an entry is None where a model lacks the layer:
+def seed_pairs(first: list[int], second: list[int]) -> list[tuple[int, int]]:
+    """The (seed, seed) pairs two models are compared over: different seeds, or with no such
+    pair (one seed only) the seeds they share."""
+    return [(a, b) for a in first for b in second if a != b] or [(s, s) for s in first if s in second]
 
-    * `across`: per layer, model x model linear CKA, each entry the mean over pairs of
-      different seeds (the diagonal: a model against itself at another seed);
+
+def similarity_tables(
+    models: list[str],
+    seeds: dict[str, list[int]],
+    grams: dict[tuple[str, int], dict[str, np.ndarray]],
+    means: dict,
+) -> dict[str, Any]:
+    """From the Gram matrices of every (model, seed of that model) and layer - the union of
+    the models' layers, in forward order; an entry is None where a model lacks the layer:
+
+    * `across`: per layer, model x model linear CKA, each entry the mean over seed_pairs (the
+      diagonal: a model against itself at another seed);
     * `within`: per model at its first seed, layer x layer linear CKA;
     * `latent`: model x model at the representations (each model's last layer), by every
       measure of metrics.similarity (the mean over the same pairs).
     """
     layers = list(dict.fromkeys(layer for per_model in grams.values() for layer in per_model))
-    pairs = [(a, b) for a in seeds for b in seeds if a != b] or [(s, s) for s in seeds]
+    pairs = {(m, n): seed_pairs(seeds[m], seeds[n]) for m in models for n in models}
     across = {}
     for layer in layers:
         matrix: list[list[float | None]] = [[None] * len(models) for _ in models]
         for i, m in enumerate(models):
             for j, n in enumerate(models[i:], start=i):
-                if layer in grams[m, seeds[0]] and layer in grams[n, seeds[0]]:
+                if layer in grams[m, seeds[m][0]] and layer in grams[n, seeds[n][0]]:
                     values = [
-                        similarity.cka_of_grams(grams[m, a][layer], grams[n, b][layer]) for a, b in pairs
+                        similarity.cka_of_grams(grams[m, a][layer], grams[n, b][layer])
+                        for a, b in pairs[m, n]
                     ]
                     matrix[i][j] = matrix[j][i] = float(np.mean(values))
         across[layer] = matrix
-    within = {m: cka_matrix(grams[m, seeds[0]], layers) for m in models}
+    within = {m: cka_matrix(grams[m, seeds[m][0]], layers) for m in models}
     measures = {
         "linear_cka": similarity.linear_cka,
         "debiased_cka": lambda x, y: similarity.linear_cka(x, y, debiased=True),
@@ -194,16 +225,17 @@ def similarity_tables(
         "svcca": similarity.svcca,
         "max_neuron_correlation": similarity.max_neuron_correlation,
     }
+    different = all(first[0] != first[1] for first in (p[0] for p in pairs.values()))
     latent = {}
     for measure, function in measures.items():
         matrix = np.zeros((len(models), len(models)))
         for i, m in enumerate(models):
             for j, n in enumerate(models):
-                matrix[i, j] = float(np.mean([function(means[m, a], means[n, b]) for a, b in pairs]))
+                matrix[i, j] = float(np.mean([function(means[m, a], means[n, b]) for a, b in pairs[m, n]]))
         latent[measure] = matrix.tolist()
     return {
         "models": models, "seeds": seeds, "layers": layers,
-        "pairs": "different seeds" if pairs[0][0] != pairs[0][1] else "the same seed (one seed only)",
+        "pairs": "different seeds" if different else "the same seed (one seed only)",
         "across": across, "within": within, "latent": latent,
     }  # fmt: skip
 
@@ -244,9 +276,12 @@ class Subject:
 
     prefix: str  # of the models' names in the tables ("" for none)
     names: list[str]  # the models
-    inputs: np.ndarray  # (clips, mels, frames), the analysed clips
+    inputs: np.ndarray  # (clips, mels, frames), the analysed clips; (clips, samples) for waveforms
     load: Callable[[Path], nn.Module]
     models: Path
+    seeds: list[int] | None = None  # the models' seeds, where not all of the analysis's are trained
+    folder: str = "{model}/seed{seed}"  # a model's folder under `models`
+    outputs: LayerOutputs = layer_outputs  # how its encoder's analysed layers are read
 
 
 def vae_encoder(network: BackboneFactory, latent_dim: int) -> Callable[[Path], nn.Module]:
@@ -278,27 +313,33 @@ def analyse_models(
     """Per-layer rows of every subject's models (at settings.seeds), the similarity tables
     across all of them, and InfoMEC at each model's representation (its last layer)."""
     probes = probe_split(len(labels), settings.seed)
-    rows, grams, means, information, names = [], {}, {}, [], []
+    rows, grams, means, information, seeds = [], {}, {}, [], {}
     for subject in subjects:
         for model in subject.names:
             name = f"{subject.prefix}/{model}" if subject.prefix else model
-            names.append(name)
-            for seed in settings.seeds:
-                records = record(subject.load(subject.models / model / f"seed{seed}"), subject.inputs)
+            seeds[name] = subject.seeds or settings.seeds
+            for seed in seeds[name]:
+                folder = subject.models / subject.folder.format(model=model, seed=seed)
+                records = record(subject.load(folder), subject.inputs, subject.outputs)
                 rows += [{"model": name, "seed": seed, **row} for row in layer_rows(records, labels, probes)]
                 grams[name, seed] = {layer: r.gram for layer, r in records.items()}
                 means[name, seed] = records[list(records)[-1]].probe_inputs
                 scores = infomec(labels.to_numpy(), means[name, seed], seed=settings.seed)
                 information.append({"model": name, "seed": seed, **{k: scores[k] for k in INFOMEC}})
-    tables = similarity_tables(names, settings.seeds, grams, means)
+    tables = similarity_tables(list(seeds), seeds, grams, means)
     return pd.DataFrame(rows), {"clips": len(labels), **tables, "infomec": information}
 
 
-def analyse(params: Params, speech: Path, datasets: Path, ssl: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+def analyse(
+    params: Params, speech: Path, datasets: Path, ssl: Path, rave: Path
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The speech benchmark's models of params analyses.layers on one version's held-out
     clips, and beside them the self-supervised encoders (`ssl`: that study's artifacts),
-    which read the clips rescaled to their pretraining's dB range as its probes do."""
+    which read the clips rescaled to their pretraining's dB range as its probes do, and the
+    RAVE-style model (`rave`: its study's artifacts), which reads their waveforms."""
+    from synaudio import rave_recipe
     from synaudio.models.backbone import speech_vae
+    from synaudio.params import RAVE
 
     settings = params.analyses.layers
     version = settings.version
@@ -306,8 +347,8 @@ def analyse(params: Params, speech: Path, datasets: Path, ssl: Path) -> tuple[pd
         speech / version / "features", f"speech_features@{version}", datasets / version / "dataset"
     )
     clips = analysed_clips(split["test"], settings, "analyses.layers")
-    factors = load_dataset(datasets / version / "dataset").factors
-    labels = probe_labels(factors, clips, settings, "analyses.layers")
+    dataset = load_dataset(datasets / version / "dataset")
+    labels = probe_labels(dataset.factors, clips, settings, "analyses.layers")
     inputs = np.asarray(features[clips])
     subjects = [Subject("", settings.models, inputs, vae_encoder(speech_vae(params.speech_input),
                         params.speech.latent_dim), speech / version / "models")]  # fmt: skip
@@ -317,6 +358,11 @@ def analyse(params: Params, speech: Path, datasets: Path, ssl: Path) -> tuple[pd
                           params.speech.features.top_db)  # fmt: skip
         subjects.append(Subject("ssl", settings.ssl_methods, scaled, ssl_encoder(tuple(params.ssl.channels)),
                                 ssl / "models"))  # fmt: skip
+    if settings.rave:
+        seeds = [s for s in settings.seeds if s in params.speech.scored[RAVE].seeds]
+        network = vae_encoder(rave_recipe.backbone(params), params.rave.latent_dim)
+        subjects.append(Subject("rave", [RAVE], dataset.waveforms(clips), network, rave / version / "models",
+                                seeds, "seed{seed}", waveform_layer_outputs))  # fmt: skip
     table, tables = analyse_models(subjects, labels, settings)
     return table, {"version": version, **tables}
 

@@ -48,10 +48,11 @@ def _arguments(step: str):
 
 
 def train(args: argparse.Namespace) -> None:
+    from synaudio import rave_recipe as recipe
     from synaudio.command import run_training
     from synaudio.params import RAVE
     from synaudio.store import dataset_digest, load_dataset
-    from synaudio.studies.rave import recipe, schema
+    from synaudio.studies.rave import schema
 
     stage = Stage.open(args)
     params, version = stage.params, _declared(stage.params, args)

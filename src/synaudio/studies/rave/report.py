@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from synaudio import rave_recipe as recipe
 from synaudio.atomic import atomic_directory, atomic_write_text
 from synaudio.codes import REPRESENTATION, training_provenance
 from synaudio.features import mel_transform, to_db
@@ -27,7 +28,7 @@ from synaudio.report import figures
 from synaudio.report.inversion import sweep, write_wav
 from synaudio.report.output import Output, render
 from synaudio.store import load_dataset
-from synaudio.studies.rave import recipe, schema
+from synaudio.studies.rave import schema
 
 SHOWN_CLIPS = 2  # as reports/speech.html, drawn the same way: the same held-out clips
 
