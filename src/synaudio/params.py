@@ -684,9 +684,7 @@ class SpeechTrainingDynamics(LayerSettings):
     so that there is a curve - measured on its held-out clips after every epoch."""
 
     version: str = "small"  # a speech.versions entry: its clips and the benchmark's split of them
-    models: list[str] = Field(
-        default_factory=lambda: ["vae", "beta_vae", "factor_vae", "beta_tcvae"], min_length=1
-    )
+    models: list[str] = Field(default_factory=lambda: ["vae", "beta_vae", "beta_tcvae"], min_length=1)
     seeds: Seeds = Field(default_factory=lambda: [0])
     epochs: int = Field(default=10, ge=1)
     factors: list[str] = Field(default_factory=lambda: ["speaker_id", "gender", "keyword"], min_length=1)
