@@ -70,12 +70,13 @@ def train(args: argparse.Namespace) -> None:
 def encode(args: argparse.Namespace) -> None:
     import json
 
+    from synaudio import rave_recipe as recipe
     from synaudio.codes import training_provenance, write_codes
     from synaudio.hashing import sha256_file
     from synaudio.inference import MODEL_FILE, SUMMARY_FILE, load_backbone
     from synaudio.params import RAVE
     from synaudio.store import dataset_digest, load_dataset
-    from synaudio.studies.rave import encode, recipe, schema
+    from synaudio.studies.rave import encode, schema
 
     stage = Stage.open(args, threads=True)
     params, version = stage.params, _declared(stage.params, args)
