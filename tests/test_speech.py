@@ -30,7 +30,7 @@ def test_backbone_reconstructs_its_input_shape_and_refuses_odd_sizes() -> None:
 
 def test_default_front_end_gives_the_backbones_input_and_bad_hops_are_refused() -> None:
     params = Params()
-    assert recipe.frames(params, 56000) == 128  # 3.5 s at 16 kHz, hop 438
+    assert recipe.frames(params.speech.features, 56000) == 128  # 3.5 s at 16 kHz, hop 438
     with pytest.raises(UserError, match=r"speech.features.hop_length: .*129 frames"):
         validate({"speech": {"features": {"hop_length": 437}}})
     with pytest.raises(UserError, match=r"speech.versions: \['huge'\]"):

@@ -694,7 +694,8 @@ class SpeechInputSizeSweep(SpeechTrainingDynamics):
     """The preferred input size on SynSpeech: a model of the speech benchmark trained again by
     its recipe on front-ends of other sizes (n_mels x hop_length: the hop sets a clip's frames),
     observed like the over-training runs. Its epochs default to the benchmark's for Small, so
-    the grid point of speech.features (64 x 438) is the benchmark's model itself."""
+    the grid point of speech.features (64 x 438) trains as the benchmark did (its model byte
+    for byte where the front-end's bytes are the features stage's)."""
 
     models: list[str] = Field(default_factory=lambda: ["vae"], min_length=1)
     epochs: int = Field(default=2, ge=1)
