@@ -201,9 +201,9 @@ def _input_size_train_arguments(parser: argparse.ArgumentParser) -> None:
     _block(parser, INPUT_SIZE)
 
 
-def _grid_point(stage: Stage, args: argparse.Namespace, block: str) -> tuple[int, int, str]:
-    """The mels x frames of the sweep's grid point that --n-mels / --hop-length name, checked
-    before any work, and the MLflow run of its training."""
+def _grid_point(stage: Stage, args: argparse.Namespace, block: str) -> str:
+    """The MLflow run of the training at the sweep's grid point that --n-mels / --hop-length
+    name, checked (in the grid, a size the encoder takes) before any work."""
     from synaudio.errors import UserError
     from synaudio.studies.analyses import input_size
     from synaudio.studies.analyses.runs import sweep_training
@@ -214,14 +214,14 @@ def _grid_point(stage: Stage, args: argparse.Namespace, block: str) -> tuple[int
         if value not in grid:
             raise UserError(f"{flag} {value}: not in params analyses.{block} ({grid}); add it there")
     mels, frames = input_size.input_for(stage.params, args.n_mels, args.hop_length, block)
-    return mels, frames, sweep_training(block, mels, frames, args.model, args.seed)
+    return sweep_training(block, mels, frames, args.model, args.seed)
 
 
 def input_size_train(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import dynamics
 
     stage = Stage.open(args)
-    *_, run = _grid_point(stage, args, args.block)
+    run = _grid_point(stage, args, args.block)
     spec = stage.params.features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
     dynamics.train(stage, args, args.block, spec, run)
 
@@ -238,7 +238,7 @@ def speech_input_size_train(args: argparse.Namespace) -> None:
     from synaudio.studies.analyses import dynamics
 
     stage = Stage.open(args)
-    *_, run = _grid_point(stage, args, "speech_input_size")
+    run = _grid_point(stage, args, "speech_input_size")
     features = stage.params.speech.features
     spec = features.model_copy(update={"n_mels": args.n_mels, "hop_length": args.hop_length})
     dynamics.train_speech(stage, args, "speech_input_size", spec, run)
